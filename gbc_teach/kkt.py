@@ -1,0 +1,97 @@
+"""KKT diagnostic on real points: is the classifier in the max-margin regime? (METHOD.md §4, §7)
+
+Stationarity asks Πθ = Σ_i μ_i ∇_θ q_i with μ ≥ 0. Given the training points we fit μ by
+non-negative least squares and report the relative residual ‖Πθ − Σ μ_i ∇q_i‖ / ‖Πθ‖.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import nnls
+from torch import nn
+
+from .margins import q as margin
+
+
+@dataclass
+class KKTResult:
+    mu: torch.Tensor  # (N,) multipliers, ≥ 0
+    residual: float  # ‖Πθ − Σ μ_i ∇q_i‖ / ‖Πθ‖
+    support: torch.Tensor  # (N,) bool: μ_i > sv_frac · max μ
+    q: torch.Tensor  # (N,) margins of the points
+    q_min: float
+
+    @property
+    def n_support(self) -> int:
+        return int(self.support.sum())
+
+
+def margin_jacobian(model: nn.Module, X: torch.Tensor, y: torch.Tensor, pairs: bool = True,
+                    chunk: int = 64):
+    """Rows of constraint gradients, flattened over all parameters, float32; plus q (N,) and
+    the point index of each row.
+
+    pairs=True: one row ∇_θ (f_y − f_j) per point i and wrong class j — the multi-class
+    max-margin problem's constraints, differentiable even where two runner-up classes tie.
+    pairs=False: one row ∇_θ q_i per point (q's max picks one runner-up).
+    The whole batch goes through the model at once (batch norm in training mode sees the
+    same batch statistics as in training); the backwards are batched with vmap.
+    """
+    params = [p for p in model.parameters()]
+    logits = model(X)
+    qs = margin(logits, y)
+    if pairs and logits.shape[1] > 1:
+        C = logits.shape[1]
+        idx, cls = zip(*[(i, j) for i in range(len(y)) for j in range(C) if j != int(y[i])])
+        idx, cls = torch.tensor(idx), torch.tensor(cls)
+        cons = logits[idx, y[idx]] - logits[idx, cls]
+    else:
+        idx, cons = torch.arange(len(y)), qs
+    rows = []
+    eye = torch.eye(len(cons), dtype=cons.dtype, device=cons.device)
+    for i in range(0, len(cons), chunk):
+        grads = torch.autograd.grad(cons, params, eye[i:i + chunk], retain_graph=True,
+                                    is_grads_batched=True, allow_unused=True)
+        grads = [g if g is not None else torch.zeros(len(eye[i:i + chunk]), *p.shape)
+                 for g, p in zip(grads, params)]
+        rows.append(torch.cat([g.flatten(1) for g in grads], 1).detach())
+    return torch.cat(rows), qs.detach(), idx
+
+
+def flat_Pi_theta(model: nn.Module, Pi: torch.Tensor) -> torch.Tensor:
+    """Πθ flattened over all parameters (zeros on tensors outside Π)."""
+    return torch.cat([p.detach().flatten() * float(m) for p, m in zip(model.parameters(), Pi)])
+
+
+def nnls_gram(J: torch.Tensor, t: torch.Tensor) -> np.ndarray:
+    """min_{μ ≥ 0} ‖t − Jᵀμ‖ solved on the small N×N Gram system (J: (N, P), t: (P,))."""
+    J64, t64 = J.double(), t.double()
+    K = J64 @ J64.T  # (N, N) Gram matrix
+    c = J64 @ t64
+    w, V = torch.linalg.eigh(K)
+    keep = w > 1e-12 * w.max()
+    # ‖t − Jᵀμ‖² = μᵀKμ − 2cᵀμ + ‖t‖² = ‖Rμ − d‖² + const with R = D^½Vᵀ, d = D^-½Vᵀc
+    R = (w[keep].sqrt()[:, None] * V[:, keep].T).numpy()
+    d = ((V[:, keep].T @ c) / w[keep].sqrt()).numpy()
+    mu, _ = nnls(R, d, maxiter=50 * len(d) + 100)
+    return mu
+
+
+def kkt_fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, Pi: torch.Tensor | None = None,
+            sv_frac: float = 0.01, pairs: bool = True) -> KKTResult:
+    """Fit μ ≥ 0 on the real points and return the relative stationarity residual.
+
+    With pairs=True, μ_i is the sum of the multipliers of point i's constraints f_y − f_j ≥ 1.
+    """
+    if Pi is None:
+        Pi = torch.ones(len(list(model.parameters())), dtype=torch.bool)
+    J, q, idx = margin_jacobian(model, X, y, pairs=pairs)
+    t = flat_Pi_theta(model, Pi).to(J)
+    mu_rows = torch.from_numpy(nnls_gram(J, t))
+    residual = float((t.double() - J.double().T @ mu_rows).norm() / t.double().norm())
+    mu = torch.zeros(len(y), dtype=torch.float64).index_add_(0, idx, mu_rows).float()
+    support = mu > sv_frac * mu.max() if mu.max() > 0 else torch.zeros_like(mu, dtype=torch.bool)
+    return KKTResult(mu, residual, support, q, float(q.min()))

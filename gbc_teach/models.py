@@ -1,0 +1,163 @@
+"""Classifiers and generators (METHOD.md §3, §6; notebooks 01, 03, 05).
+
+All classifiers are built from Linear/Conv, batch norm and `ReLU`, so they are
+quasi-homogeneous and `homogeneity.solve_lambda` applies to them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class ReLU(nn.Module):
+    """ReLU whose backward can be swapped for sigmoid(a·x) (forward unchanged; METHOD §7).
+
+    With `a` set, the output is relu(x) + s(x) − s(x).detach() with s(x) = softplus(a·x)/a,
+    so the value is exactly relu(x) and every derivative is that of s: ds/dx = sigmoid(a·x).
+    """
+
+    def __init__(self, a: float | None = None):
+        super().__init__()
+        self.a = a
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.a is None:
+            return torch.relu(x)
+        s = F.softplus(self.a * x) / self.a
+        return torch.relu(x).detach() + s - s.detach()
+
+    def extra_repr(self) -> str:
+        return "" if self.a is None else f"surrogate a={self.a}"
+
+
+@contextlib.contextmanager
+def surrogate_relu(model: nn.Module, a: float | None):
+    """Within the block, every ReLU of `model` back-propagates sigmoid(a·x) (None: exact)."""
+    swapped, old = [], []
+    for name, m in list(model.named_modules()):
+        for cname, child in list(m.named_children()):
+            if type(child) is nn.ReLU:  # plain torch ReLU: swap in ours for the block
+                setattr(m, cname, ReLU(a))
+                swapped.append((m, cname, child))
+    ours = [m for m in model.modules() if isinstance(m, ReLU)]
+    old = [m.a for m in ours]
+    for m in ours:
+        m.a = a
+    try:
+        yield model
+    finally:
+        for m, v in zip(ours, old):
+            m.a = v
+        for m, cname, child in swapped:
+            setattr(m, cname, child)
+
+
+class MLP(nn.Module):
+    """Fully connected classifier: [Linear → (BN) → ReLU] × len(widths) → Linear.
+
+    const_feature appends a constant 1 to the input, so a bias-free MLP stays homogeneous
+    yet its first layer is affine in the original input.
+    """
+
+    def __init__(self, d_in: int, widths: list[int], d_out: int, bias: bool = True,
+                 bn: bool = False, init_scale: float = 1.0, const_feature: bool = False):
+        super().__init__()
+        self.d_in, self.const_feature = d_in, const_feature
+        dims = [d_in + int(const_feature), *widths]
+        layers: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers.append(nn.Linear(a, b, bias=bias))
+            if bn:
+                layers.append(nn.BatchNorm1d(b))
+            layers.append(ReLU())
+        layers.append(nn.Linear(dims[-1], d_out, bias=bias))
+        self.net = nn.Sequential(*layers)
+        kaiming_init(self, init_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        if x.shape[1] != self.d_in:
+            raise ValueError(f"MLP expects {self.d_in} input features, got shape {tuple(x.shape)}")
+        if self.const_feature:
+            x = torch.cat([x, torch.ones_like(x[:, :1])], 1)
+        return self.net(x)
+
+
+class SmallCNN(nn.Module):
+    """A small quasi-homogeneous CNN: two conv blocks (conv → ReLU → avg-pool) and a linear head."""
+
+    def __init__(self, in_ch: int = 1, n_classes: int = 10, width: int = 8, bias: bool = True,
+                 side: int = 28):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_ch, width, 3, padding=1, bias=bias), ReLU(), nn.AvgPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1, bias=bias), ReLU(), nn.AvgPool2d(2))
+        self.head = nn.Linear(2 * width * (side // 4) ** 2, n_classes, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+def kaiming_init(model: nn.Module, scale: float = 1.0) -> nn.Module:
+    """Kaiming-normal weights ×scale, zero biases; a small scale starts in the 'rich' regime."""
+    g = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, ()).item()))
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            fan_in = m.weight[0].numel()
+            with torch.no_grad():
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * scale
+                               * math.sqrt(2.0 / fan_in))
+                if m.bias is not None:
+                    m.bias.zero_()
+    return model
+
+
+class Generator(nn.Module):
+    """Conditional generator G(z, y[, k]) with outputs in a bounded domain (METHOD §6–7).
+
+    out="box": x = box·tanh(h) ∈ [−box, box]^d (2-D toy; box leaves room around the data).
+    out="unit": x = sigmoid(h) ∈ [0, 1]^d (images).
+    """
+
+    def __init__(self, z_dim: int, n_classes: int, out_shape: tuple[int, ...] | int,
+                 hidden: int = 128, depth: int = 2, out: str = "box", box: float = 2.5,
+                 n_classifiers: int = 1):
+        super().__init__()
+        self.z_dim, self.n_classes, self.n_classifiers = z_dim, n_classes, n_classifiers
+        self.out_shape = (out_shape,) if isinstance(out_shape, int) else tuple(out_shape)
+        self.out, self.box = out, box
+        if out not in ("box", "unit"):
+            raise ValueError(f"out must be 'box' or 'unit', got {out!r}")
+        d_in = z_dim + n_classes + (n_classifiers if n_classifiers > 1 else 0)
+        layers: list[nn.Module] = []
+        for i in range(depth):
+            layers += [nn.Linear(d_in if i == 0 else hidden, hidden), nn.LeakyReLU(0.2)]
+        layers.append(nn.Linear(hidden, math.prod(self.out_shape)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor, k: torch.Tensor | None = None):
+        parts = [z, F.one_hot(y.long(), self.n_classes).to(z.dtype)]
+        if self.n_classifiers > 1:
+            if k is None:
+                raise ValueError("this generator serves several classifiers: pass k")
+            parts.append(F.one_hot(k.long(), self.n_classifiers).to(z.dtype))
+        h = self.net(torch.cat(parts, 1))
+        x = self.box * torch.tanh(h) if self.out == "box" else torch.sigmoid(h)
+        return x.view(len(z), *self.out_shape)
+
+    def sample(self, n: int, y: torch.Tensor | None = None, k: torch.Tensor | None = None,
+               generator: torch.Generator | None = None):
+        """n samples (labels uniform over classes unless given); returns (x, y)."""
+        dev = next(self.parameters()).device
+        z = torch.randn(n, self.z_dim, generator=generator).to(dev)
+        if y is None:
+            y = torch.arange(n) % self.n_classes
+        y = y.to(dev)
+        if k is not None:
+            k = k.to(dev)
+        return self(z, y, k), y

@@ -1,0 +1,115 @@
+"""Training the classifier into the max-margin regime (METHOD.md §1, §7; notebooks 01, 02).
+
+Gradient descent on cross-entropy drives a (quasi-)homogeneous net towards a KKT point of the
+max-margin problem only in the limit. Two things get there faster: a small initial scale and
+normalized GD, whose step lr_t = min(lr / L(θ_t), lr_cap) keeps moving as the loss vanishes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .margins import q as margin
+
+
+class NonFiniteError(RuntimeError):
+    """A loss became NaN or inf; the model was restored to its last good state."""
+
+
+def check_labelled(X: torch.Tensor, y: torch.Tensor, n_classes: int | None = None) -> None:
+    """Clear errors for wrong shapes, NaN inputs and empty classes."""
+    if X.dim() < 2:
+        raise ValueError(f"X must be (N, ...) with a batch dimension, got shape {tuple(X.shape)}")
+    if y.dim() != 1 or len(y) != len(X):
+        raise ValueError(f"y must be (N,) with N = {len(X)}, got shape {tuple(y.shape)}")
+    if not torch.isfinite(X).all():
+        raise ValueError("X contains NaN or inf")
+    if n_classes is not None:
+        counts = torch.bincount(y.long(), minlength=n_classes)
+        if len(counts) > n_classes:
+            raise ValueError(f"labels go up to {int(y.max())} but the model has {n_classes} classes")
+        empty = (counts == 0).nonzero().flatten().tolist()
+        if empty:
+            raise ValueError(f"class(es) {empty} have no training points")
+
+
+def log_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """log of the mean cross-entropy, computed without underflow when every margin is large.
+
+    CE_i = softplus(s_i) with s_i = logsumexp_{j≠y} (f_j − f_y); log softplus(s) ≈ s for s ≪ 0.
+    """
+    diff = logits - logits.gather(1, y[:, None])  # f_j − f_y, (N, C)
+    diff = diff.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf"))
+    s = torch.logsumexp(diff, 1)
+    sp = F.softplus(s.clamp_min(-30.0))
+    log_ce = torch.where(s < -30.0, s, torch.log(sp))
+    return torch.logsumexp(log_ce, 0) - math.log(len(y))
+
+
+def normalized_margin(qs: torch.Tensor, model: nn.Module, lam_max: float, Pi=None) -> float:
+    """q_min / ‖Πθ‖^{1/λ_max}: invariant to θ → e^{sΛ}θ, so it measures direction only."""
+    params = list(model.parameters())
+    Pi = [True] * len(params) if Pi is None else Pi
+    norm = math.sqrt(sum(float(p.detach().pow(2).sum()) for p, m in zip(params, Pi) if m))
+    return float(qs.min()) / norm ** (1.0 / lam_max)
+
+
+def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: int = 10000,
+                     lr: float = 0.05, rule: str = "normalized", lr_cap: float = 1e4,
+                     lam_max: float = 1 / 3, lr_final: float = 1.0, log_every: int = 100, progress: bool = True,
+                     callback=None) -> dict:
+    """Full-batch GD on cross-entropy; rule 'normalized' (lr/L, capped) or 'plain' (fixed lr).
+
+    Returns a history dict: step, loss, train_acc, q_min, normalized margin.
+    callback(step, model), if given, runs at every log step (e.g. a KKT residual).
+    """
+    if rule not in ("normalized", "plain", "relative"):
+        raise ValueError(f"rule must be 'normalized' or 'plain', got {rule!r}")
+    check_labelled(X, y)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    hist: dict[str, list] = {"step": [], "loss": [], "train_acc": [], "q_min": [], "norm_margin": []}
+    good = copy.deepcopy(model.state_dict())
+    bar = tqdm(range(steps + 1), desc="classifier", disable=not progress, leave=False)
+    for step in bar:
+        logits = model(X)
+        log_loss = log_cross_entropy(logits, y)
+        loss = log_loss.detach().exp()
+        if not torch.isfinite(loss):
+            model.load_state_dict(good)
+            raise NonFiniteError(f"classifier loss became {float(loss)} at step {step}; "
+                                 f"model restored to its last good state (step {hist['step'][-1] if hist['step'] else 0})")
+        if step % log_every == 0 or step == steps:
+            good = copy.deepcopy(model.state_dict())
+            qs = margin(logits.detach(), y)
+            hist["step"].append(step)
+            hist["loss"].append(float(loss))
+            hist["train_acc"].append(float((logits.argmax(1) == y).float().mean()))
+            hist["q_min"].append(float(qs.min()))
+            hist["norm_margin"].append(normalized_margin(qs, model, lam_max))
+            if callback is not None:
+                callback(step, model)
+            bar.set_postfix(loss=f"{float(loss):.2e}", acc=hist["train_acc"][-1])
+        if step == steps:
+            break
+        # normalized GD: θ ← θ − min(lr/L, lr_cap)·∇L = θ − min(lr, lr_cap·L)·∇log L, and
+        # ∇log L stays finite long after L itself underflows (L < 1e-38 in float32)
+        grads = torch.autograd.grad(log_loss, params)
+        L = float(loss)
+        if rule == "relative":  # a step of fixed size relative to ‖θ‖ along −∇log L
+            gnorm = math.sqrt(sum(float(g.pow(2).sum()) for g in grads))
+            pnorm = math.sqrt(sum(float(p.detach().pow(2).sum()) for p in params))
+            # geometric decay lr → lr·lr_final over the run: large moves first, then settle
+            eta = lr * lr_final ** (step / steps) * pnorm / max(gnorm, 1e-30)
+        else:
+            eta = lr * L if rule == "plain" else min(lr, lr_cap * L)
+        with torch.no_grad():
+            for p, g in zip(params, grads):
+                p.sub_(eta * g)
+    return hist
