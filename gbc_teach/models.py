@@ -36,18 +36,34 @@ class ReLU(nn.Module):
 
 
 @contextlib.contextmanager
-def surrogate_relu(model: nn.Module, a: float | None):
-    """Within the block, every ReLU of `model` back-propagates sigmoid(a·x) (None: exact)."""
-    swapped, old = [], []
-    for name, m in list(model.named_modules()):
+def surrogate_relu(model: nn.Module, a: float | None, calib_x: torch.Tensor | None = None):
+    """Within the block, every ReLU of `model` back-propagates sigmoid(a·x) (None: exact).
+
+    With calib_x, `a` is relative: each ReLU uses a / rms(its input on calib_x), so the
+    sigmoid's width is the same fraction of the typical pre-activation in every layer and at
+    any overall scale of θ.
+    """
+    swapped = []
+    for m in list(model.modules()):
         for cname, child in list(m.named_children()):
             if type(child) is nn.ReLU:  # plain torch ReLU: swap in ours for the block
-                setattr(m, cname, ReLU(a))
+                setattr(m, cname, ReLU())
                 swapped.append((m, cname, child))
     ours = [m for m in model.modules() if isinstance(m, ReLU)]
     old = [m.a for m in ours]
-    for m in ours:
-        m.a = a
+    scales = [1.0] * len(ours)
+    if a is not None and calib_x is not None:
+        rms: dict[int, float] = {}
+        hooks = [m.register_forward_hook(
+            lambda mod, inp, out, i=i: rms.__setitem__(i, float(inp[0].pow(2).mean().sqrt())))
+            for i, m in enumerate(ours)]
+        with torch.no_grad():
+            model(calib_x)
+        for h in hooks:
+            h.remove()
+        scales = [max(rms.get(i, 1.0), 1e-12) for i in range(len(ours))]
+    for m, sc in zip(ours, scales):
+        m.a = None if a is None else a / sc
     try:
         yield model
     finally:

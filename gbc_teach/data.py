@@ -1,0 +1,357 @@
+"""Real images for the experiments (METHOD.md §9): MNIST IDX files, the paper's split, CelebA.
+
+MNIST is looked for in `data_dir`, then `$GBC_DATA_DIR`, then the repo's `data/`; with none
+anywhere we fall back to scikit-learn's bundled 8x8 digits and say so loudly. Notebook: 03_mnist.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import urllib.request
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .utils import atomic_write_bytes
+
+# IDX type byte -> numpy dtype (the format is big-endian).
+IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+# MD5 of the official .gz files, and of their decompressed content: mirrors sometimes re-gzip
+# (a new gzip header changes the first hash), so the content hash is the one that must hold.
+MNIST_MD5_GZ = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+MNIST_MD5_RAW = {
+    "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637",
+}
+
+
+# ---------------------------------------------------------------------------- IDX files
+def _read_maybe_gzip(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if path.suffix != ".gz" and raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError) as e:  # BadGzipFile is an OSError; a cut-off stream is EOFError
+        raise ValueError(f"{path}: corrupt or truncated gzip file ({e})") from e
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (raw or .gz) into a native-endian numpy array."""
+    path = Path(path)
+    raw = _read_maybe_gzip(path)
+    # magic: two zero bytes, a type byte, the number of dimensions
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
+        raise ValueError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    dtype = np.dtype(IDX_DTYPES[raw[2]])
+    count = int(np.prod(shape, dtype=np.int64))
+    expected = header + count * dtype.itemsize
+    if len(raw) != expected:
+        what = "truncated" if len(raw) < expected else "has trailing bytes"
+        raise ValueError(f"{path}: IDX file {what}: {len(raw)} bytes, header says {expected}")
+    arr = np.frombuffer(raw, dtype=dtype, count=count, offset=header).reshape(shape)
+    return arr.astype(dtype.newbyteorder("="))
+
+
+def _idx_path(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def load_mnist_split(folder: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 28, 28) uint8 and labels (N,) int64 of one split ('train' or 'test')."""
+    folder = Path(folder)
+    stems = MNIST_FILES[split]
+    paths = [_idx_path(folder, s) for s in stems]
+    for stem, p in zip(stems, paths):
+        if p is None:
+            raise FileNotFoundError(f"{folder / stem}[.gz] not found")
+    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(f"{paths[0]}: expected (N, H, W) uint8, got {images.shape} {images.dtype}")
+    if labels.ndim != 1:
+        raise ValueError(f"{paths[1]}: expected (N,) labels, got shape {labels.shape}")
+    if len(images) != len(labels):
+        raise ValueError(f"{paths[0]} has {len(images)} images but {paths[1]} "
+                         f"has {len(labels)} labels")
+    return images, labels.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------- finding MNIST
+def _has_mnist(folder: Path) -> bool:
+    return any(_idx_path(folder, imgs) for imgs, _ in MNIST_FILES.values())
+
+
+def _repo_data_dirs() -> list[Path]:
+    return [Path.cwd() / "data", Path(__file__).resolve().parents[1] / "data"]
+
+
+def find_mnist_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """Folder holding MNIST IDX files: `data_dir`, then $GBC_DATA_DIR, then ./data (or `x/mnist`)."""
+    roots = [Path(data_dir)] if data_dir is not None else []
+    if os.environ.get("GBC_DATA_DIR"):
+        roots.append(Path(os.environ["GBC_DATA_DIR"]))
+    roots += _repo_data_dirs()
+    for root in roots:
+        for folder in (root, root / "mnist"):
+            if _has_mnist(folder):
+                return folder
+    return None
+
+
+def default_data_dir() -> Path:
+    """Where downloads go: $GBC_DATA_DIR, else the repo's data/ folder."""
+    env = os.environ.get("GBC_DATA_DIR")
+    return Path(env) if env else _repo_data_dirs()[1]
+
+
+@dataclass
+class MnistData:
+    """Digits (N, 28, 28) uint8, labels (N,) int64, which split they are and where they came from."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    split: str  # "train", "test", "train+test" (train first) or "sklearn-digits-fallback"
+    source: str
+
+
+def sklearn_digits_28() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled 8x8 digits (1797, 16 grey levels) upsampled to 28x28 uint8."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8) in [0, 1]
+    x = torch.nn.functional.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False)
+    images = (x.clamp(0, 1) * 255).round().to(torch.uint8).squeeze(1).numpy()
+    return images, d.target.astype(np.int64)
+
+
+def load_mnist(data_dir: str | os.PathLike | None = None) -> MnistData:
+    """Every MNIST split found (see `find_mnist_dir`), else the sklearn digits with a warning."""
+    folder = find_mnist_dir(data_dir)
+    if folder is None:
+        warnings.warn(
+            "NO MNIST FOUND (looked in data_dir, $GBC_DATA_DIR, ./data): falling back to "
+            "scikit-learn's 1797 8x8 digits upsampled to 28x28. Results are NOT MNIST results; "
+            "run `gbc-teach data download mnist` or set GBC_DATA_DIR.", stacklevel=2)
+        images, labels = sklearn_digits_28()
+        return MnistData(images, labels, "sklearn-digits-fallback", "sklearn.datasets.load_digits")
+    present = [s for s, (imgs, _) in MNIST_FILES.items() if _idx_path(folder, imgs)]
+    parts = [load_mnist_split(folder, s) for s in present]
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    return MnistData(images, labels, "+".join(present), str(folder))
+
+
+def to_float_images(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W) -> float32 tensor (N, 1, H, W) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0).unsqueeze(1)
+
+
+# ---------------------------------------------------------------------------- download
+def _urlopen_bytes(url: str, timeout: float = 60.0) -> bytes:
+    req = urllib.request.Request(url, headers={"User-Agent": "gbc-teach"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.read()
+
+
+def verify_mnist_file(name: str, data: bytes) -> None:
+    """Raise ValueError naming `name` unless `data` has its official MD5 (gz or content)."""
+    if hashlib.md5(data).hexdigest() == MNIST_MD5_GZ[name]:
+        return
+    try:
+        content = gzip.decompress(data)
+    except (OSError, EOFError) as e:
+        raise ValueError(f"checksum mismatch for {name}: not a valid gzip file ({e})") from e
+    got = hashlib.md5(content).hexdigest()
+    if got != MNIST_MD5_RAW[name]:
+        raise ValueError(f"checksum mismatch for {name}: content MD5 {got}, "
+                         f"expected {MNIST_MD5_RAW[name]}")
+
+
+def mnist_download(dest_dir: str | os.PathLike, fetch=_urlopen_bytes,
+                   names=tuple(MNIST_MD5_GZ), mirrors=MNIST_MIRRORS) -> Path:
+    """Download the four MNIST .gz files into `dest_dir`, checksummed, written atomically."""
+    dest = Path(dest_dir)
+    for name in names:
+        target = dest / name
+        if target.is_file():
+            try:  # an earlier download that verifies is kept
+                verify_mnist_file(name, target.read_bytes())
+                continue
+            except ValueError:
+                pass
+        errors, data = [], None
+        for mirror in mirrors:
+            try:
+                candidate = fetch(mirror + name)
+                verify_mnist_file(name, candidate)
+                data = candidate
+                break
+            except (OSError, ValueError) as e:  # URLError is an OSError; try the next mirror
+                errors.append(e)
+        if data is None:
+            bad = [e for e in errors if isinstance(e, ValueError)]
+            if bad:
+                raise ValueError(f"{name}: every download failed its checksum: {bad[0]}")
+            raise OSError(f"could not download {name} from {list(mirrors)}: {errors}")
+        atomic_write_bytes(data, target)
+    return dest
+
+
+# ---------------------------------------------------------------------------- paper split
+def _take_balanced(rng: np.random.Generator, labels: np.ndarray, free: np.ndarray,
+                   n: int) -> np.ndarray:
+    """`n` free indices, as equal per class as the free images allow, then random fill."""
+    classes = np.unique(labels)
+    quota = np.full(len(classes), n // len(classes))
+    quota[: n % len(classes)] += 1
+    taken = []
+    for c, q in zip(classes, quota):
+        idx = np.flatnonzero(free & (labels == c))
+        taken.append(rng.permutation(idx)[:q])
+    taken = np.concatenate(taken).astype(np.int64)
+    short = n - len(taken)
+    if short > 0:  # some class ran out: top up from whatever is left
+        left = np.setdiff1d(np.flatnonzero(free), taken)
+        if len(left) < short:
+            raise ValueError(f"need {n} images but only {len(taken) + len(left)} are left")
+        taken = np.concatenate([taken, rng.choice(left, short, replace=False)])
+    return np.sort(taken)
+
+
+def paper_split(labels, n_per_class: int = 50, n_pool: int = 500, n_eval: int | None = 6000,
+                seed: int = 0) -> dict[str, np.ndarray]:
+    """Disjoint index sets: train (n_per_class a class), pool_a, pool_b (n_pool each), evaluator."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    free = np.ones(len(labels), dtype=bool)
+    classes, counts = np.unique(labels, return_counts=True)
+    if counts.min() < n_per_class:
+        raise ValueError(f"class {classes[counts.argmin()]} has {counts.min()} images, "
+                         f"fewer than n_per_class={n_per_class}")
+    out = {}
+    out["train"] = _take_balanced(rng, labels, free, n_per_class * len(classes))
+    free[out["train"]] = False
+    for pool in ("pool_a", "pool_b"):
+        out[pool] = _take_balanced(rng, labels, free, n_pool)
+        free[out[pool]] = False
+    rest = rng.permutation(np.flatnonzero(free))
+    out["evaluator"] = np.sort(rest if n_eval is None else rest[:n_eval]).astype(np.int64)
+    return out
+
+
+def split_as_json(split: dict[str, np.ndarray]) -> dict[str, list[int]]:
+    """The split as plain lists, for metrics.json."""
+    return {k: [int(i) for i in v] for k, v in split.items()}
+
+
+# ---------------------------------------------------------------------------- CelebA
+CELEBA_PARTITIONS = {"train": 0, "valid": 1, "test": 2}
+
+
+@dataclass
+class CelebAData:
+    """Faces (N, 3, size, size) float in [0, 1], 0/1 attribute labels, their names, file names."""
+
+    images: torch.Tensor
+    labels: torch.Tensor  # (N,) for one attribute name, else (N, len(attr_names))
+    attr_names: list[str]
+    files: list[str]
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(f"CelebA: {path} not found (expected the official layout: "
+                                "img_align_celeba/*.jpg, list_attr_celeba.txt, "
+                                "list_eval_partition.txt)")
+    return path
+
+
+def _read_celeba_attrs(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
+    lines = path.read_text().splitlines()
+    names = lines[1].split()
+    rows = {}
+    for line in lines[2:]:
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != len(names) + 1:
+            raise ValueError(f"{path}: line for {parts[0]} has {len(parts) - 1} values, "
+                             f"header names {len(names)} attributes")
+        rows[parts[0]] = (np.array(parts[1:], dtype=np.int64) > 0).astype(np.int64)  # -1/1 -> 0/1
+    if int(lines[0].split()[0]) != len(rows):
+        raise ValueError(f"{path}: header says {lines[0].split()[0]} images, found {len(rows)}")
+    return names, rows
+
+
+def load_celeba(root: str | os.PathLike, split: str = "train", attr=None, size: int = 64,
+                limit: int | None = None) -> CelebAData:
+    """Aligned CelebA faces of one partition, centre-cropped to 178x178 and resized to `size`."""
+    from PIL import Image
+
+    root = Path(root)
+    img_dir = _require(root / "img_align_celeba")
+    names, attrs = _read_celeba_attrs(_require(root / "list_attr_celeba.txt"))
+    partition = dict(line.split() for line in
+                     _require(root / "list_eval_partition.txt").read_text().splitlines()
+                     if line.strip())
+    if split != "all" and split not in CELEBA_PARTITIONS:
+        raise ValueError(f"split must be one of {list(CELEBA_PARTITIONS)} or 'all', got {split!r}")
+    files = sorted(f for f, p in partition.items()
+                   if split == "all" or int(p) == CELEBA_PARTITIONS[split])
+    files = files[:limit] if limit is not None else files
+    wanted = names if attr is None else [attr] if isinstance(attr, str) else list(attr)
+    unknown = [a for a in wanted if a not in names]
+    if unknown:
+        raise KeyError(f"unknown CelebA attribute(s) {unknown}; available: {names}")
+    cols = [names.index(a) for a in wanted]
+
+    images, labels = [], []
+    for f in files:
+        if f not in attrs:
+            raise ValueError(f"{f} is in list_eval_partition.txt but not in list_attr_celeba.txt")
+        with Image.open(_require(img_dir / f)) as im:
+            im = im.convert("RGB")
+            w, h = im.size
+            s = min(178, w, h)  # the usual 178x178 face crop of the 178x218 aligned images
+            left, top = (w - s) // 2, (h - s) // 2
+            im = im.crop((left, top, left + s, top + s)).resize((size, size), Image.BILINEAR)
+            images.append(np.asarray(im, dtype=np.uint8))
+        labels.append(attrs[f][cols])
+    x = torch.from_numpy(np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8))
+    x = x.permute(0, 3, 1, 2).float() / 255.0  # (N, H, W, 3) -> (N, 3, H, W)
+    y = torch.from_numpy(np.stack(labels) if labels else np.zeros((0, len(cols)), np.int64))
+    if isinstance(attr, str):
+        y = y[:, 0]
+    return CelebAData(x, y, wanted, files)

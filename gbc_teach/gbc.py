@@ -1,0 +1,87 @@
+"""Training a generator against a frozen classifier (METHOD.md §6; notebooks 01, 04, 05).
+
+One loop serves GBC and every baseline: an objective module maps a batch of samples and its
+labels to a dict of losses; the loop samples z, steps Adam on G (and on the objective's own
+scalars), guards against NaN, and keeps a history.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .margins import q as margin
+from .models import surrogate_relu
+from .training import NonFiniteError
+
+
+class NaiveObjective(nn.Module):
+    """The naive baseline: make every sample as confidently its class as possible (max q)."""
+
+    def __init__(self, classifier: nn.Module, n_classes: int):
+        super().__init__()
+        self.classifier, self.n_classes = classifier, n_classes
+
+    def forward(self, x, y):
+        qs = margin(self.classifier(x), y)
+        return {"loss": -qs.mean(), "q": qs}
+
+
+def balanced_labels(n: int, n_classes: int, device=None) -> torch.Tensor:
+    """Labels 0..C−1 repeated: every class equally often in every batch."""
+    return (torch.arange(n, device=device) % n_classes)
+
+
+def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch: int = 256,
+                    lr: float = 1e-3, lr_scalars: float = 1e-2, surrogate_a: float | None = None,
+                    log_every: int = 50, seed: int = 0, progress: bool = True,
+                    desc: str = "generator") -> dict:
+    """Adam on G and the objective's scalars; returns the history of every scalar loss term.
+
+    surrogate_a: if set, the frozen classifier's ReLUs back-propagate sigmoid(a·x) (METHOD §7).
+    On a NaN or inf loss, G and the scalars are restored to the last logged state and
+    NonFiniteError is raised.
+    """
+    device = next(G.parameters()).device
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    scalars = [p for p in objective.parameters(recurse=False) if p.requires_grad]
+    groups = [{"params": list(G.parameters()), "lr": lr}]
+    if scalars:
+        groups.append({"params": scalars, "lr": lr_scalars})
+    opt = torch.optim.Adam(groups)
+    n_classes = G.n_classes
+    y = balanced_labels(batch, n_classes, device)
+    hist: dict[str, list] = {"step": []}
+    good = (copy.deepcopy(G.state_dict()), copy.deepcopy(objective.state_dict()), 0)
+    classifier = getattr(objective, "classifier", G)
+    bar = tqdm(range(steps + 1), desc=desc, disable=not progress, leave=False)
+    with torch.no_grad():  # calibration batch for the relative surrogate slope
+        x_cal = G(torch.randn(batch, G.z_dim, generator=gen).to(device), y)
+    with surrogate_relu(classifier, surrogate_a, calib_x=x_cal):
+        for step in bar:
+            z = torch.randn(batch, G.z_dim, generator=gen).to(device)
+            out = objective(G(z, y), y)
+            loss = out["loss"]
+            if step % log_every == 0 or step == steps:
+                # the only host syncs of the loop: every log_every steps
+                vals = {k: float(v.detach()) for k, v in out.items() if v.dim() == 0}
+                if not all(math.isfinite(v) for v in vals.values()):
+                    G.load_state_dict(good[0])
+                    objective.load_state_dict(good[1])
+                    raise NonFiniteError(f"{desc}: a loss became non-finite at step {step} "
+                                         f"({vals}); restored the state of step {good[2]}")
+                good = (copy.deepcopy(G.state_dict()), copy.deepcopy(objective.state_dict()), step)
+                hist["step"].append(step)
+                for k, v in vals.items():
+                    hist.setdefault(k, []).append(v)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in list(vals.items())[:3]})
+            if step == steps:
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward(inputs=[p for g in groups for p in g["params"]])
+            opt.step()
+    return hist

@@ -1,0 +1,161 @@
+"""Image metrics of METHOD.md §8: all-pairs SSIM, recovery against a real pool, Fréchet, diversity.
+
+Recovery is calibrated: a training image counts as recovered when the generated set holds a
+same-class image closer to it than any image of a fresh real pool of the same size does, so a
+second real pool scores about 0.5. Notebook: 05_mnist_metrics.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.linalg
+import torch
+import torch.nn.functional as F
+
+C1, C2 = 0.01**2, 0.03**2  # SSIM constants (K1 L)^2, (K2 L)^2 for data range L = 1
+
+
+def _as_images(x) -> torch.Tensor:
+    """(n, H, W) or (n, 1, H, W), float in [0, 1] (uint8 is divided by 255) -> (n, 1, H, W)."""
+    x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    if x.ndim != 4 or x.shape[1] != 1:
+        raise ValueError(f"expected (n, H, W) or (n, 1, H, W) grey images, got {tuple(x.shape)}")
+    return x
+
+
+def ssim_window(win: int = 7, window: str = "uniform", sigma: float = 1.5) -> torch.Tensor:
+    """Weights (win*win,) summing to 1: uniform (skimage's default) or Gaussian (Wang et al.)."""
+    if window == "uniform":
+        w = torch.ones(win, win)
+    elif window == "gaussian":
+        t = torch.arange(win, dtype=torch.float32) - (win - 1) / 2
+        g = torch.exp(-(t**2) / (2 * sigma**2))
+        w = g[:, None] * g[None, :]
+    else:
+        raise ValueError(f"window must be 'uniform' or 'gaussian', got {window!r}")
+    return (w / w.sum()).flatten()
+
+
+def _patches(x: torch.Tensor, w: torch.Tensor, win: int) -> tuple[torch.Tensor, ...]:
+    """sqrt(w)-weighted patches (n, P, K), local means and variances (n, P) at valid positions."""
+    p = F.unfold(x, win).transpose(1, 2)  # (n, K, P) -> (n, P, K), K = win^2, P = valid positions
+    mu = p @ w  # (n, P)
+    var = (p * p) @ w - mu**2  # population variance under the window weights
+    return p * w.sqrt(), mu, var
+
+
+def ssim_matrix(A, B, win: int = 7, window: str = "uniform", max_elems: int = 2**23) -> torch.Tensor:
+    """SSIM of every image of A against every image of B -> (n, m).
+
+    Mean over the valid window positions (no padding) of
+      ((2 mu_a mu_b + C1)(2 sigma_ab + C2)) / ((mu_a^2 + mu_b^2 + C1)(sigma_a^2 + sigma_b^2 + C2)),
+    with a win x win uniform window by default; A is processed in chunks so that each
+    (chunk, m, P) intermediate holds at most `max_elems` numbers.
+    """
+    A = _as_images(A)
+    B = _as_images(B).to(A.device)
+    w = ssim_window(win, window).to(A.device)
+    pa, mu_a, var_a = _patches(A, w, win)
+    pb, mu_b, var_b = _patches(B, w, win)
+    n, m, P = len(A), len(B), mu_a.shape[1]
+    pa_t = pa.transpose(0, 1).contiguous()  # (P, n, K)
+    pb_t = pb.permute(1, 2, 0).contiguous()  # (P, K, m)
+    out = torch.empty(n, m, device=A.device)
+    chunk = max(1, max_elems // max(1, m * P))
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        # E_w[a b] for all pairs, one batched matmul per window position: (P, c, K) @ (P, K, m)
+        e_ab = torch.bmm(pa_t[:, s:e], pb_t).permute(1, 2, 0)  # (c, m, P)
+        ma, mb = mu_a[s:e, None, :], mu_b[None, :, :]
+        cov = e_ab - ma * mb
+        num = (2 * ma * mb + C1) * (2 * cov + C2)
+        den = (ma**2 + mb**2 + C1) * (var_a[s:e, None, :] + var_b[None, :, :] + C2)
+        out[s:e] = (num / den).mean(-1)
+    return out
+
+
+def l2_matrix(A, B) -> torch.Tensor:
+    """Euclidean pixel distance between every image of A and every image of B -> (n, m)."""
+    a = _as_images(A).flatten(1)
+    b = _as_images(B).flatten(1).to(a.device)
+    # exact differences rather than the matmul expansion, so d(x, x) is exactly 0
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def recovery(train_imgs, train_labels, cand_imgs, cand_labels, ref_imgs, ref_labels,
+             metric: str = "ssim", **ssim_kw) -> dict:
+    """Share of training images whose best same-class candidate beats their best reference image.
+
+    For ssim higher wins, for l2 lower wins; ties go to the reference. `mean` is the mean best
+    candidate SSIM (or distance), `ref_mean` the same for the reference pool.
+    """
+    if metric not in ("ssim", "l2"):
+        raise ValueError(f"metric must be 'ssim' or 'l2', got {metric!r}")
+    higher = metric == "ssim"
+    worst = -np.inf if higher else np.inf
+    score = (lambda a, b: ssim_matrix(a, b, **ssim_kw)) if higher else l2_matrix
+    T, C, R = _as_images(train_imgs), _as_images(cand_imgs), _as_images(ref_imgs)
+    yt, yc, yr = (np.asarray(y) for y in (train_labels, cand_labels, ref_labels))
+
+    def best(X, idx_t, idx_x):
+        # best same-class score for each training image; none of that class -> can never win
+        if len(idx_x) == 0:
+            return np.full(len(idx_t), worst)
+        s = score(T[idx_t], X[idx_x])
+        return (s.max(1).values if higher else s.min(1).values).double().cpu().numpy()
+
+    cand_best = np.empty(len(T))
+    ref_best = np.empty(len(T))
+    for c in np.unique(yt):
+        it = np.flatnonzero(yt == c)
+        cand_best[it] = best(C, it, np.flatnonzero(yc == c))
+        ref_best[it] = best(R, it, np.flatnonzero(yr == c))
+    wins = cand_best > ref_best if higher else cand_best < ref_best
+    return {"share": float(wins.mean()), "mean": float(cand_best.mean()),
+            "ref_mean": float(ref_best.mean()), "n": int(len(T)), "metric": metric}
+
+
+def gaussian_frechet(mu_a, sigma_a, mu_b, sigma_b) -> float:
+    """d^2 = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2})."""
+    mu_a, mu_b = np.atleast_1d(mu_a).astype(np.float64), np.atleast_1d(mu_b).astype(np.float64)
+    S_a, S_b = np.atleast_2d(sigma_a).astype(np.float64), np.atleast_2d(sigma_b).astype(np.float64)
+    covmean = scipy.linalg.sqrtm(S_a @ S_b)
+    if not np.isfinite(covmean).all():
+        # singular product (fewer samples than features): nudge both covariances off zero
+        eps = 1e-6 * np.eye(len(S_a))
+        covmean = scipy.linalg.sqrtm((S_a + eps) @ (S_b + eps))
+    if np.iscomplexobj(covmean):
+        # round-off makes tiny imaginary parts; large ones mean a real problem, so say so
+        if np.abs(covmean.imag).max() > 1e-3 * max(1.0, np.abs(covmean.real).max()):
+            warnings.warn(f"Fréchet distance: sqrtm has imaginary part "
+                          f"{np.abs(covmean.imag).max():.3g}; keeping the real part")
+        covmean = covmean.real
+    diff = mu_a - mu_b
+    return float(diff @ diff + np.trace(S_a) + np.trace(S_b) - 2 * np.trace(covmean))
+
+
+def frechet_distance(feats_a, feats_b) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (n, d), in float64."""
+    a, b = (torch.as_tensor(f).detach().cpu().double().numpy() for f in (feats_a, feats_b))
+    return gaussian_frechet(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+
+
+def diversity(imgs, labels) -> float:
+    """Mean pairwise L2 pixel distance within each class, averaged over classes with >= 2 images."""
+    X, y = _as_images(imgs), np.asarray(labels)
+    per_class = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        if len(idx) < 2:
+            continue
+        d = l2_matrix(X[idx], X[idx])
+        k = len(idx)
+        per_class.append(float(d.double().sum()) / (k * (k - 1)))  # diagonal is 0: mean over i != j
+    if not per_class:
+        raise ValueError("diversity needs at least one class with two or more images")
+    return float(np.mean(per_class))

@@ -1,0 +1,105 @@
+"""The generator's losses: stationarity and duality (METHOD.md §5–6; notebook 04).
+
+With p the generator's distribution, the KKT conditions on the trained θ read
+
+    Πθ = α · E_{(x,y)~p}[∇_θ q(x, y; θ)],   α = λ_max ‖Πθ‖² / q_min,
+
+and every sample should sit on the margin, q = q_min. So
+
+    L_stat = ‖Πθ − α v‖² / ‖Πθ‖²,   v = E[∇_θ q]   (one backward with create_graph=True),
+    L_dual = mean u(q / q_min − 1),  u(t) = t² for t ≥ 0, κ·t² for t < 0 (feasibility first),
+
+and L = L_stat + β L_dual. Only the generator and the scalars (α, q_min, class weights) train.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .margins import q as margin
+
+
+def u_loss(t: torch.Tensor, kappa: float = 4.0) -> torch.Tensor:
+    """U-shaped penalty around t = 0, κ times steeper below (a margin under q_min is infeasible)."""
+    return torch.where(t < 0, kappa * t * t, t * t)
+
+
+def stationarity(t: list[torch.Tensor], v: list[torch.Tensor], alpha: torch.Tensor,
+                 t_sq: float) -> torch.Tensor:
+    """‖t − α v‖² / ‖t‖², summed over tensors as ‖t‖² − 2α⟨t, v⟩ + α²‖v‖² (no concatenation)."""
+    tv = sum((a * b).sum() for a, b in zip(t, v))
+    vv = sum((b * b).sum() for b in v)
+    return (t_sq - 2 * alpha * tv + alpha * alpha * vv) / t_sq
+
+
+class GBCObjective(nn.Module):
+    """L = L_stat + β·L_dual for one frozen classifier, with learnable α, q_min and class weights.
+
+    qmin_mode: 'free' (q_min learned beside α), 'tied' (q_min = λ_max‖Πθ‖²/α), or 'none'
+    (stationarity only).
+    """
+
+    def __init__(self, classifier: nn.Module, Pi: torch.Tensor, lam_max: float, n_classes: int,
+                 qmin_mode: str = "free", beta: float = 1.0, kappa: float = 4.0,
+                 class_weights: bool = True):
+        super().__init__()
+        if qmin_mode not in ("free", "tied", "none"):
+            raise ValueError(f"qmin_mode must be 'free', 'tied' or 'none', got {qmin_mode!r}")
+        self.classifier = classifier
+        for p in classifier.parameters():  # θ is frozen: only the first backward differentiates it
+            p.requires_grad_(True)
+        self.theta = list(classifier.parameters())
+        self.t = [p.detach() * float(m) for p, m in zip(self.theta, Pi)]  # Πθ, fixed
+        self.t_sq = float(sum(float(x.pow(2).sum()) for x in self.t))  # ‖Πθ‖², computed once
+        self.lam_max, self.n_classes = lam_max, n_classes
+        self.qmin_mode, self.beta, self.kappa = qmin_mode, beta, kappa
+        self.log_alpha = nn.Parameter(torch.zeros(()))
+        self.log_qmin = nn.Parameter(torch.zeros(()))
+        self.class_logits = nn.Parameter(torch.zeros(n_classes), requires_grad=class_weights)
+        self.initialized = False
+
+    def class_weights(self) -> torch.Tensor:
+        """w_c = C·softmax(logits)_c: mean 1, so uniform labels with weights w give the prior."""
+        return self.n_classes * torch.softmax(self.class_logits, 0)
+
+    def q_min(self) -> torch.Tensor:
+        if self.qmin_mode == "tied":  # q_min = λ_max ‖Πθ‖² / α  (METHOD §5)
+            return self.lam_max * self.t_sq / self.log_alpha.exp()
+        return self.log_qmin.exp()
+
+    def v_of(self, x: torch.Tensor, y: torch.Tensor):
+        """v = E_p[∇_θ q] with its graph (create_graph=True), and the margins q."""
+        qs = margin(self.classifier(x), y)
+        w = self.class_weights()[y]
+        v = torch.autograd.grad((w * qs).mean(), self.theta, create_graph=True)
+        return v, qs
+
+    @torch.no_grad()
+    def init_scalars(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """α from the 1-D least squares α = ⟨Πθ, v⟩/‖v‖² on a first batch; q_min tied to it."""
+        with torch.enable_grad():
+            v, qs = self.v_of(x, y)
+        tv = sum(float((a * b).sum()) for a, b in zip(self.t, v))
+        vv = sum(float((b * b).sum()) for b in v)
+        alpha = tv / vv if tv > 0 else math.sqrt(self.t_sq / vv)
+        self.log_alpha.fill_(math.log(alpha))
+        self.log_qmin.fill_(math.log(self.lam_max * self.t_sq / alpha))
+        self.initialized = True
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict:
+        if not self.initialized:
+            self.init_scalars(x, y)
+        v, qs = self.v_of(x, y)
+        alpha = self.log_alpha.exp()
+        L_stat = stationarity(self.t, v, alpha, self.t_sq)
+        q_min = self.q_min()
+        if self.qmin_mode == "none":
+            L_dual = torch.zeros((), device=x.device)
+        else:
+            L_dual = u_loss(qs / q_min - 1, self.kappa).mean()
+        loss = L_stat + self.beta * L_dual
+        return {"loss": loss, "L_stat": L_stat, "L_dual": L_dual, "alpha": alpha,
+                "q_min": q_min, "q": qs}
