@@ -117,7 +117,7 @@ def _repo_data_dirs() -> list[Path]:
 
 
 def find_mnist_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
-    """Folder holding MNIST IDX files: `data_dir`, then $GBC_DATA_DIR, then ./data (or `x/mnist`)."""
+    """Folder with MNIST IDX files: `data_dir`, $GBC_DATA_DIR, then ./data (each or its mnist/)."""
     roots = [Path(data_dir)] if data_dir is not None else []
     if os.environ.get("GBC_DATA_DIR"):
         roots.append(Path(os.environ["GBC_DATA_DIR"]))
@@ -137,7 +137,7 @@ def default_data_dir() -> Path:
 
 @dataclass
 class MnistData:
-    """Digits (N, 28, 28) uint8, labels (N,) int64, which split they are and where they came from."""
+    """Digits (N, 28, 28) uint8, labels (N,) int64, which split they are, where they came from."""
 
     images: np.ndarray
     labels: np.ndarray

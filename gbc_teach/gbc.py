@@ -26,7 +26,7 @@ class NaiveObjective(nn.Module):
         super().__init__()
         self.classifier, self.n_classes = classifier, n_classes
 
-    def forward(self, x, y):
+    def forward(self, x, y, w=None):
         qs = margin(self.classifier(x), y)
         return {"loss": -qs.mean(), "q": qs}
 
@@ -49,22 +49,20 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
     device = next(G.parameters()).device
     gen = torch.Generator(device="cpu").manual_seed(seed)
     scalars = [p for p in objective.parameters(recurse=False) if p.requires_grad]
-    groups = [{"params": list(G.parameters()), "lr": lr}]
+    groups = [{"params": [p for p in G.parameters() if p.requires_grad], "lr": lr}]
     if scalars:
         groups.append({"params": scalars, "lr": lr_scalars})
     opt = torch.optim.Adam(groups)
-    n_classes = G.n_classes
-    y = balanced_labels(batch, n_classes, device)
     hist: dict[str, list] = {"step": []}
     good = (copy.deepcopy(G.state_dict()), copy.deepcopy(objective.state_dict()), 0)
     classifier = getattr(objective, "classifier", G)
     bar = tqdm(range(steps + 1), desc=desc, disable=not progress, leave=False)
     with torch.no_grad():  # calibration batch for the relative surrogate slope
-        x_cal = G(torch.randn(batch, G.z_dim, generator=gen).to(device), y)
+        x_cal = G.training_batch(batch, gen)[0]
     with surrogate_relu(classifier, surrogate_a, calib_x=x_cal):
         for step in bar:
-            z = torch.randn(batch, G.z_dim, generator=gen).to(device)
-            out = objective(G(z, y), y)
+            x, y, w = G.training_batch(batch, gen)
+            out = objective(x, y, w)
             loss = out["loss"]
             if step % log_every == 0 or step == steps:
                 # the only host syncs of the loop: every log_every steps

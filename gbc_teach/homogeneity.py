@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, jvp
 
+from .models import ReLU
+
 
 class NotQuasiHomogeneousError(ValueError):
     """The Euler identity has no solution: the network is not quasi-homogeneous."""
@@ -47,6 +49,9 @@ def _call(model: nn.Module, params: dict, buffers: dict, x: torch.Tensor) -> tor
 def euler_system(model: nn.Module, x: torch.Tensor, scales=(0.5, 1.0, 2.0)):
     """Build A (rows: (input, output) pairs; columns: tensors) and b = f, in float64."""
     m64 = copy.deepcopy(model).double()  # a copy: float64 and BN running stats left untouched
+    for mod in m64.modules():  # Λ is a property of the forward map: exact ReLU derivatives
+        if isinstance(mod, ReLU):
+            mod.a = None
     for mod in m64.modules():  # BN in training mode: batch statistics, no running-stat updates
         if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.training:
             mod.track_running_stats = False
@@ -82,13 +87,23 @@ def last_layer_lambda(model: nn.Module) -> torch.Tensor:
 
 
 def find_non_homogeneous_module(model: nn.Module, x: torch.Tensor) -> str | None:
-    """Name a parameter-free leaf module that is not positively homogeneous: m(2h) ≠ 2·m(h)."""
+    """Name a parameter-free leaf module that is not positively homogeneous of some degree d > 0:
+    m(2h) ≠ 2^d·m(h) (ReLU: d = 1, relu²: d = 2; GELU, sigmoid, tanh fail)."""
+    model = copy.deepcopy(model)  # a copy: a train-mode forward would update BN running stats
+    # Only modules that run after the first parameterized one matter: a fixed feature map
+    # applied to the raw input (RBFLift, a constant feature) does not touch θ.
     inputs: dict[str, torch.Tensor] = {}
+    seen_param = [False]
     hooks = []
     for name, m in model.named_modules():
-        if len(list(m.children())) == 0 and len(list(m.parameters(recurse=False))) == 0:
-            def hook(mod, inp, out, name=name):  # returns None: the forward is left unchanged
-                inputs.setdefault(name, inp[0].detach())
+        if len(list(m.children())) == 0:
+            has_params = len(list(m.parameters(recurse=False))) > 0
+
+            def hook(mod, inp, out, name=name, has_params=has_params):  # returns None
+                if has_params:
+                    seen_param[0] = True
+                elif seen_param[0]:
+                    inputs.setdefault(name, inp[0].detach())
 
             hooks.append(m.register_forward_hook(hook))
     try:
@@ -100,16 +115,25 @@ def find_non_homogeneous_module(model: nn.Module, x: torch.Tensor) -> str | None
     modules = dict(model.named_modules())
     for name, h in inputs.items():
         m = modules[name]
+        g = torch.Generator().manual_seed(0)  # a generic probe of the input's shape and dtype
+        h = torch.randn(h.shape, generator=g, dtype=h.dtype) if h.is_floating_point() else h
         with torch.no_grad():
-            lhs, rhs = m(2.0 * h), 2.0 * m(h)
-        if not torch.allclose(lhs, rhs, rtol=1e-5, atol=1e-6 * (1 + rhs.abs().max().item())):
+            lhs, base = m(2.0 * h), m(h)
+            ratio = float(lhs.norm() / base.norm().clamp_min(1e-30))
+            degree = round(torch.log2(torch.tensor(max(ratio, 1e-30))).item(), 3)
+            rhs = 2.0 ** degree * base
+        if degree <= 0 or not torch.allclose(lhs, rhs, rtol=1e-4,
+                                             atol=1e-6 * (1 + rhs.abs().max().item())):
             return f"{name} ({type(m).__name__})"
     return None
 
 
 def solve_lambda(model: nn.Module, x: torch.Tensor, choice: str | torch.Tensor = "min_norm",
                  tol: float = 1e-6, pi_tol: float = 1e-6) -> LambdaResult:
-    """Solve A λ = b for Λ; choice 'min_norm', 'last_layer', or an explicit λ to validate.
+    """Solve A λ = b for Λ; choice 'min_norm', 'last_layer', 'uniform' or an explicit λ.
+
+    'uniform' (one λ shared by every tensor) exists for homogeneous nets; it is the member of
+    the family that gradient descent from a balanced start follows (notebook 03).
 
     Raises NotQuasiHomogeneousError, naming the module at fault, when the residual exceeds tol.
     """
@@ -120,7 +144,7 @@ def solve_lambda(model: nn.Module, x: torch.Tensor, choice: str | torch.Tensor =
     # cannot catch a GELU or sigmoid inside: check every parameter-free module directly too.
     culprit = find_non_homogeneous_module(model, x)
     if culprit or not math.isfinite(res_mn) or res_mn > tol:
-        where = (f" Module {culprit} is not positively homogeneous (m(2h) ≠ 2·m(h)), so only "
+        where = (f" Module {culprit} is not positively homogeneous (m(2h) ≠ 2^d·m(h)), so only "
                  "the trivial head-only Λ would fit." if culprit else "")
         raise NotQuasiHomogeneousError(
             f"{type(model).__name__} is not quasi-homogeneous (Euler-identity residual "
@@ -131,8 +155,13 @@ def solve_lambda(model: nn.Module, x: torch.Tensor, choice: str | torch.Tensor =
             lam = lam_mn
         elif choice == "last_layer":
             lam = last_layer_lambda(model)
+        elif choice == "uniform":  # one λ for every tensor that moves f (homogeneous nets)
+            used = A.abs().sum(0) > 0
+            c = float((A[:, used].sum(1) @ b) / A[:, used].sum(1).pow(2).sum())
+            lam = torch.where(used, c, 0.0).double()
         else:
-            raise ValueError(f"choice must be 'min_norm', 'last_layer' or a tensor, got {choice!r}")
+            raise ValueError(f"choice must be 'min_norm', 'last_layer', 'uniform' or a tensor, "
+                             f"got {choice!r}")
         label = choice
     else:
         lam, label = torch.as_tensor(choice, dtype=torch.float64).flatten(), "given"

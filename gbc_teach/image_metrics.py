@@ -49,7 +49,8 @@ def _patches(x: torch.Tensor, w: torch.Tensor, win: int) -> tuple[torch.Tensor, 
     return p * w.sqrt(), mu, var
 
 
-def ssim_matrix(A, B, win: int = 7, window: str = "uniform", max_elems: int = 2**23) -> torch.Tensor:
+def ssim_matrix(A, B, win: int = 7, window: str = "uniform",
+                max_elems: int = 2**23) -> torch.Tensor:
     """SSIM of every image of A against every image of B -> (n, m).
 
     Mean over the valid window positions (no padding) of

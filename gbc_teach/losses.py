@@ -27,12 +27,20 @@ def u_loss(t: torch.Tensor, kappa: float = 4.0) -> torch.Tensor:
     return torch.where(t < 0, kappa * t * t, t * t)
 
 
-def stationarity(t: list[torch.Tensor], v: list[torch.Tensor], alpha: torch.Tensor,
-                 t_sq: float) -> torch.Tensor:
-    """‖t − α v‖² / ‖t‖², summed over tensors as ‖t‖² − 2α⟨t, v⟩ + α²‖v‖² (no concatenation)."""
+def stationarity(t: list[torch.Tensor], v: list[torch.Tensor], alpha: torch.Tensor | None,
+                 t_sq: float):
+    """‖t − α v‖² / ‖t‖², summed over tensors as ‖t‖² − 2α⟨t, v⟩ + α²‖v‖² (no concatenation).
+
+    alpha=None: the best α = ⟨t, v⟩/‖v‖² (1-D least squares), which leaves 1 − cos²(t, v);
+    written 1 − ⟨t,v⟩|⟨t,v⟩|/(‖t‖²‖v‖²) so that a negative ⟨t, v⟩ is still pushed up.
+    Returns (L_stat, alpha).
+    """
     tv = sum((a * b).sum() for a, b in zip(t, v))
-    vv = sum((b * b).sum() for b in v)
-    return (t_sq - 2 * alpha * tv + alpha * alpha * vv) / t_sq
+    vv = sum((b * b).sum() for b in v).clamp_min(1e-30 * t_sq)  # v = 0 when no sample is active
+    if alpha is None:
+        # α must stay positive (a negative α would flip q_min's sign when tied to it)
+        return 1 - tv * tv.abs() / (t_sq * vv), (tv.clamp_min(1e-12 * t_sq) / vv).detach()
+    return (t_sq - 2 * alpha * tv + alpha * alpha * vv) / t_sq, alpha
 
 
 class GBCObjective(nn.Module):
@@ -44,7 +52,7 @@ class GBCObjective(nn.Module):
 
     def __init__(self, classifier: nn.Module, Pi: torch.Tensor, lam_max: float, n_classes: int,
                  qmin_mode: str = "free", beta: float = 1.0, kappa: float = 4.0,
-                 class_weights: bool = True):
+                 class_weights: bool = True, alpha_mode: str = "learned"):
         super().__init__()
         if qmin_mode not in ("free", "tied", "none"):
             raise ValueError(f"qmin_mode must be 'free', 'tied' or 'none', got {qmin_mode!r}")
@@ -55,7 +63,9 @@ class GBCObjective(nn.Module):
         self.t = [p.detach() * float(m) for p, m in zip(self.theta, Pi)]  # Πθ, fixed
         self.t_sq = float(sum(float(x.pow(2).sum()) for x in self.t))  # ‖Πθ‖², computed once
         self.lam_max, self.n_classes = lam_max, n_classes
-        self.qmin_mode, self.beta, self.kappa = qmin_mode, beta, kappa
+        if alpha_mode not in ("learned", "closed"):
+            raise ValueError(f"alpha_mode must be 'learned' or 'closed', got {alpha_mode!r}")
+        self.qmin_mode, self.beta, self.kappa, self.alpha_mode = qmin_mode, beta, kappa, alpha_mode
         self.log_alpha = nn.Parameter(torch.zeros(()))
         self.log_qmin = nn.Parameter(torch.zeros(()))
         self.class_logits = nn.Parameter(torch.zeros(n_classes), requires_grad=class_weights)
@@ -65,23 +75,26 @@ class GBCObjective(nn.Module):
         """w_c = C·softmax(logits)_c: mean 1, so uniform labels with weights w give the prior."""
         return self.n_classes * torch.softmax(self.class_logits, 0)
 
-    def q_min(self) -> torch.Tensor:
+    def q_min(self, alpha: torch.Tensor) -> torch.Tensor:
         if self.qmin_mode == "tied":  # q_min = λ_max ‖Πθ‖² / α  (METHOD §5)
-            return self.lam_max * self.t_sq / self.log_alpha.exp()
+            return self.lam_max * self.t_sq / alpha
         return self.log_qmin.exp()
 
-    def v_of(self, x: torch.Tensor, y: torch.Tensor):
-        """v = E_p[∇_θ q] with its graph (create_graph=True), and the margins q."""
+    def v_of(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None):
+        """v = E_p[∇_θ q] with its graph (create_graph=True), and the margins q.
+
+        Sample i has weight class_weight[y_i]·w_i (w: the generator's code weights, or 1).
+        """
         qs = margin(self.classifier(x), y)
-        w = self.class_weights()[y]
+        w = self.class_weights()[y] * (1 if w is None else w)
         v = torch.autograd.grad((w * qs).mean(), self.theta, create_graph=True)
         return v, qs
 
     @torch.no_grad()
-    def init_scalars(self, x: torch.Tensor, y: torch.Tensor) -> None:
+    def init_scalars(self, x: torch.Tensor, y: torch.Tensor, w=None) -> None:
         """α from the 1-D least squares α = ⟨Πθ, v⟩/‖v‖² on a first batch; q_min tied to it."""
         with torch.enable_grad():
-            v, qs = self.v_of(x, y)
+            v, qs = self.v_of(x.detach(), y, None if w is None else w.detach())
         tv = sum(float((a * b).sum()) for a, b in zip(self.t, v))
         vv = sum(float((b * b).sum()) for b in v)
         alpha = tv / vv if tv > 0 else math.sqrt(self.t_sq / vv)
@@ -89,17 +102,19 @@ class GBCObjective(nn.Module):
         self.log_qmin.fill_(math.log(self.lam_max * self.t_sq / alpha))
         self.initialized = True
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict:
+    def forward(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> dict:
         if not self.initialized:
-            self.init_scalars(x, y)
-        v, qs = self.v_of(x, y)
-        alpha = self.log_alpha.exp()
-        L_stat = stationarity(self.t, v, alpha, self.t_sq)
-        q_min = self.q_min()
+            self.init_scalars(x, y, w)
+        v, qs = self.v_of(x, y, w)
+        alpha = self.log_alpha.exp() if self.alpha_mode == "learned" else None
+        L_stat, alpha = stationarity(self.t, v, alpha, self.t_sq)
+        q_min = self.q_min(alpha)
         if self.qmin_mode == "none":
             L_dual = torch.zeros((), device=x.device)
         else:
-            L_dual = u_loss(qs / q_min - 1, self.kappa).mean()
+            # every sample of p should sit on the margin: weight like v
+            ws = self.class_weights()[y] * (1 if w is None else w)
+            L_dual = (ws * u_loss(qs / q_min - 1, self.kappa)).mean()
         loss = L_stat + self.beta * L_dual
         return {"loss": loss, "L_stat": L_stat, "L_dual": L_dual, "alpha": alpha,
                 "q_min": q_min, "q": qs}

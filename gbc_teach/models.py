@@ -29,10 +29,18 @@ class ReLU(nn.Module):
         if self.a is None:
             return torch.relu(x)
         s = F.softplus(self.a * x) / self.a
-        return torch.relu(x).detach() + s - s.detach()
+        return torch.relu(x).detach() + (s - s.detach())  # (s − s) = 0 exactly: value = relu
 
     def extra_repr(self) -> str:
         return "" if self.a is None else f"surrogate a={self.a}"
+
+
+class SquaredReLU(nn.Module):
+    """relu(x)²: positively homogeneous of degree 2 and continuously differentiable, so the
+    margin gradients ∇_θ q, and the KKT conditions built from them, vary smoothly with x."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x).square()
 
 
 @contextlib.contextmanager
@@ -73,24 +81,48 @@ def surrogate_relu(model: nn.Module, a: float | None, calib_x: torch.Tensor | No
             setattr(m, cname, child)
 
 
+class RBFLift(nn.Module):
+    """Fixed Gaussian bumps on an n×n grid over [−extent, extent]²: φ(x)_j = exp(−‖x − c_j‖²/2w²).
+
+    No parameters, so Λ is unchanged. It plays the part of a high-dimensional input: on raw
+    2-D points the per-point gradients ∇_θ q are too alike for the KKT conditions to single
+    the training points out (notebook 01 measures this), while local features make them distinct.
+    """
+
+    def __init__(self, n: int = 8, width: float = 0.5, extent: float = 2.2):
+        super().__init__()
+        g = torch.linspace(-extent, extent, n)
+        a, b = torch.meshgrid(g, g, indexing="xy")
+        self.register_buffer("centers", torch.stack([a.flatten(), b.flatten()], 1))  # (n², 2)
+        self.width, self.out_dim = width, n * n
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d2 = (x[:, None, :] - self.centers[None]).pow(2).sum(-1)  # (N, n²)
+        return torch.exp(-d2 / (2 * self.width ** 2))
+
+
 class MLP(nn.Module):
     """Fully connected classifier: [Linear → (BN) → ReLU] × len(widths) → Linear.
 
     const_feature appends a constant 1 to the input, so a bias-free MLP stays homogeneous
-    yet its first layer is affine in the original input.
+    yet its first layer is affine in the original input. lift: an optional fixed feature map
+    (e.g. RBFLift) applied to the input first; d_in is then the raw input's size.
     """
 
     def __init__(self, d_in: int, widths: list[int], d_out: int, bias: bool = True,
-                 bn: bool = False, init_scale: float = 1.0, const_feature: bool = False):
+                 bn: bool = False, init_scale: float = 1.0, const_feature: bool = False,
+                 act: str = "relu", lift: nn.Module | None = None):
         super().__init__()
-        self.d_in, self.const_feature = d_in, const_feature
-        dims = [d_in + int(const_feature), *widths]
+        if act not in ("relu", "relu2"):
+            raise ValueError(f"act must be 'relu' or 'relu2', got {act!r}")
+        self.d_in, self.const_feature, self.lift = d_in, const_feature, lift
+        dims = [(lift.out_dim if lift is not None else d_in) + int(const_feature), *widths]
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
             layers.append(nn.Linear(a, b, bias=bias))
             if bn:
                 layers.append(nn.BatchNorm1d(b))
-            layers.append(ReLU())
+            layers.append(ReLU() if act == "relu" else SquaredReLU())
         layers.append(nn.Linear(dims[-1], d_out, bias=bias))
         self.net = nn.Sequential(*layers)
         kaiming_init(self, init_scale)
@@ -99,6 +131,8 @@ class MLP(nn.Module):
         x = x.flatten(1)
         if x.shape[1] != self.d_in:
             raise ValueError(f"MLP expects {self.d_in} input features, got shape {tuple(x.shape)}")
+        if self.lift is not None:
+            x = self.lift(x)
         if self.const_feature:
             x = torch.cat([x, torch.ones_like(x[:, :1])], 1)
         return self.net(x)
@@ -134,30 +168,44 @@ def kaiming_init(model: nn.Module, scale: float = 1.0) -> nn.Module:
 
 
 class Generator(nn.Module):
-    """Conditional generator G(z, y[, k]) with outputs in a bounded domain (METHOD §6–7).
+    """Conditional generator G(z, c, y[, k]) with outputs in a bounded domain (METHOD §6–7).
 
+    z ~ N(0, I) is the usual noise. c ∈ {0..K−1} is an optional discrete code with learnable
+    per-class weights π(c | y): the KKT distribution p puts point masses μ_i on the support
+    vectors, and a smooth map of a Gaussian alone can only spread mass along curves; K codes
+    give the generator atoms to place (K = 1 switches this off).
     out="box": x = box·tanh(h) ∈ [−box, box]^d (2-D toy; box leaves room around the data).
     out="unit": x = sigmoid(h) ∈ [0, 1]^d (images).
     """
 
     def __init__(self, z_dim: int, n_classes: int, out_shape: tuple[int, ...] | int,
                  hidden: int = 128, depth: int = 2, out: str = "box", box: float = 2.5,
-                 n_classifiers: int = 1):
+                 n_classifiers: int = 1, n_codes: int = 1):
         super().__init__()
         self.z_dim, self.n_classes, self.n_classifiers = z_dim, n_classes, n_classifiers
+        self.n_codes = n_codes
         self.out_shape = (out_shape,) if isinstance(out_shape, int) else tuple(out_shape)
         self.out, self.box = out, box
         if out not in ("box", "unit"):
             raise ValueError(f"out must be 'box' or 'unit', got {out!r}")
         d_in = z_dim + n_classes + (n_classifiers if n_classifiers > 1 else 0)
+        d_in += n_codes if n_codes > 1 else 0
         layers: list[nn.Module] = []
         for i in range(depth):
             layers += [nn.Linear(d_in if i == 0 else hidden, hidden), nn.LeakyReLU(0.2)]
         layers.append(nn.Linear(hidden, math.prod(self.out_shape)))
         self.net = nn.Sequential(*layers)
+        # log π(c | y), one row per class; uniform at the start
+        self.code_logits = nn.Parameter(torch.zeros(n_classes, n_codes),
+                                        requires_grad=n_codes > 1)
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor, k: torch.Tensor | None = None):
+    def forward(self, z: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None = None,
+                k: torch.Tensor | None = None):
         parts = [z, F.one_hot(y.long(), self.n_classes).to(z.dtype)]
+        if self.n_codes > 1:
+            if c is None:
+                raise ValueError("this generator has discrete codes: pass c")
+            parts.append(F.one_hot(c.long(), self.n_codes).to(z.dtype))
         if self.n_classifiers > 1:
             if k is None:
                 raise ValueError("this generator serves several classifiers: pass k")
@@ -166,14 +214,29 @@ class Generator(nn.Module):
         x = self.box * torch.tanh(h) if self.out == "box" else torch.sigmoid(h)
         return x.view(len(z), *self.out_shape)
 
+    def code_weights(self, y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """K·π(c | y): importance weights (mean 1) of samples drawn with codes c evenly spread."""
+        return self.n_codes * torch.softmax(self.code_logits, 1)[y.long(), c.long()]
+
+    def training_batch(self, n: int, generator: torch.Generator | None = None,
+                       k: torch.Tensor | None = None):
+        """(x, y, w) for a training step: y and c evenly spread, w = K·π(c | y) (differentiable)."""
+        dev = self.code_logits.device
+        y = torch.arange(n, device=dev) % self.n_classes
+        c = (torch.arange(n, device=dev) // self.n_classes) % self.n_codes
+        z = torch.randn(n, self.z_dim, generator=generator).to(dev)
+        w = self.code_weights(y, c) if self.n_codes > 1 else None
+        return self(z, y, c, k), y, w
+
     def sample(self, n: int, y: torch.Tensor | None = None, k: torch.Tensor | None = None,
                generator: torch.Generator | None = None):
-        """n samples (labels uniform over classes unless given); returns (x, y)."""
-        dev = next(self.parameters()).device
+        """n samples (labels evenly spread unless given, codes drawn from π); returns (x, y)."""
+        dev = self.code_logits.device
         z = torch.randn(n, self.z_dim, generator=generator).to(dev)
-        if y is None:
-            y = torch.arange(n) % self.n_classes
+        y = (torch.arange(n) % self.n_classes if y is None else y.cpu()).long()
+        c = None
+        if self.n_codes > 1:
+            probs = torch.softmax(self.code_logits.detach().cpu(), 1)[y]
+            c = torch.multinomial(probs, 1, generator=generator)[:, 0].to(dev)
         y = y.to(dev)
-        if k is not None:
-            k = k.to(dev)
-        return self(z, y, k), y
+        return self(z, y, c, None if k is None else k.to(dev)), y

@@ -62,10 +62,15 @@ def normalized_margin(qs: torch.Tensor, model: nn.Module, lam_max: float, Pi=Non
 
 def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: int = 10000,
                      lr: float = 0.05, rule: str = "normalized", lr_cap: float = 1e4,
-                     lam_max: float = 1 / 3, lr_final: float = 1.0, log_every: int = 100, progress: bool = True,
-                     callback=None) -> dict:
+                     lam_max: float = 1 / 3, lr_final: float = 1.0, log_every: int = 100,
+                     progress: bool = True, callback=None, lam: torch.Tensor | None = None,
+                     q_cap: float = 1e8, q_reset: float = 1e4) -> dict:
     """Full-batch GD on cross-entropy; rule 'normalized' (lr/L, capped) or 'plain' (fixed lr).
 
+    rule 'relative': a step of lr·‖θ‖ along −∇log L/‖∇log L‖, decayed geometrically to
+    lr·lr_final; ‖θ‖ then grows geometrically, so with `lam` (a valid Λ) the net is moved back
+    along θ → e^{−sΛ}θ (same decisions, margins ÷ e^s) whenever q_min exceeds q_cap, to
+    q_min = q_reset; at such margins cross-entropy already acts as a hard minimum.
     Returns a history dict: step, loss, train_acc, q_min, normalized margin.
     callback(step, model), if given, runs at every log step (e.g. a KKT residual).
     """
@@ -98,6 +103,13 @@ def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: 
             bar.set_postfix(loss=f"{float(loss):.2e}", acc=hist["train_acc"][-1])
         if step == steps:
             break
+        q_now = float(margin(logits.detach(), y).min())
+        if lam is not None and q_now > q_cap:
+            s = math.log(q_now / q_reset)
+            with torch.no_grad():
+                for p, l in zip(model.parameters(), lam):
+                    p.mul_(math.exp(-s * float(l)))
+            continue  # the gradient below belonged to the old scale
         # normalized GD: θ ← θ − min(lr/L, lr_cap)·∇L = θ − min(lr, lr_cap·L)·∇log L, and
         # ∇log L stays finite long after L itself underflows (L < 1e-38 in float32)
         grads = torch.autograd.grad(log_loss, params)

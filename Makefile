@@ -1,0 +1,47 @@
+# gbc-teach: `make test` is what CI runs (.ci/run); `make demo` is the three-minute CPU run.
+#
+# torch is installed FIRST and pinned: with torch 2.13.0 already in the venv, the `torch>=2.1`
+# of pyproject.toml installs nothing more, so a CPU machine never pulls a multi-GB CUDA build
+# through a range. On a CPU-only Linux machine without a local CPU wheel, ask for the CPU build:
+#   make venv TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+TORCH_PIP_ARGS ?=
+STAMP := $(VENV)/.gbc-teach-installed
+
+.PHONY: venv demo test lab clean
+
+venv: $(STAMP)
+
+# the stamp makes `venv` a no-op once done; it is redone when pyproject.toml changes
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install "torch==$(TORCH_VERSION)" $(TORCH_PIP_ARGS)
+	$(VENV)/bin/pip install -e '.[dev]'
+	touch $@
+
+demo: venv
+	$(VENV)/bin/gbc-teach toy2d --seed 0 --out outputs/toy2d
+
+test: venv
+	$(VENV)/bin/ruff check gbc_teach tests
+	$(VENV)/bin/pytest -q
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
+		echo "$(VENV)/bin/ruff check notebooks"; \
+		$(VENV)/bin/ruff check notebooks && \
+		echo "GBC_FAST=1 $(VENV)/bin/pytest -q --nbval-lax notebooks/" && \
+		GBC_FAST=1 $(VENV)/bin/pytest -q --nbval-lax notebooks/; \
+	else \
+		echo "no notebooks/*.ipynb yet: skipping the notebook tests"; \
+	fi
+
+lab: venv
+	$(VENV)/bin/jupyter lab notebooks/
+
+# generated files only; the venv stays (rm -rf .venv to rebuild it from scratch)
+clean:
+	rm -rf build .pytest_cache .ruff_cache outputs
+	find gbc_teach tests notebooks -name __pycache__ -type d -prune -exec rm -rf {} +
+	find notebooks -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +

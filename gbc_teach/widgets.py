@@ -1,0 +1,66 @@
+"""Sliders where a notebook frontend can show them, one static figure everywhere else (STYLE.md 10).
+
+Widgets only wrap pure, tested plot functions: `interactive_or_static(fn, static_kwargs,
+**widget_specs)` returns `ipywidgets.interactive(fn, ...)` in a live kernel and otherwise
+calls fn(**static_kwargs) once, so a notebook runs the same headless (CI, GBC_FAST=1).
+ipywidgets is imported lazily: the package works without it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import sys
+
+
+def widgets_available() -> bool:
+    """True inside an IPython kernel that can talk to a widget frontend, unless GBC_FAST=1."""
+    if os.environ.get("GBC_FAST", "0") == "1":
+        return False
+    if "IPython" not in sys.modules:  # not running under IPython at all (script, pytest)
+        return False
+    shell = sys.modules["IPython"].get_ipython()
+    # a terminal IPython has no kernel and no comms: widgets would print as text
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False
+    try:
+        return importlib.util.find_spec("ipywidgets") is not None
+    except (ImportError, ValueError):  # ValueError: a module stubbed out as None
+        return False
+
+
+def _is_pyplot_figure(obj) -> bool:
+    try:
+        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
+    return isinstance(obj, Figure) and obj.number in plt.get_fignums()
+
+
+def interactive_or_static(fn, static_kwargs: dict, **widget_specs):
+    """ipywidgets.interactive(fn, **widget_specs) in a live kernel, else fn(**static_kwargs).
+
+    widget_specs are ipywidgets abbreviations ((0, 1, 0.1) for a slider, a list for a
+    dropdown, a widget); each starts at its static value. Arguments of static_kwargs without a
+    widget stay fixed at their static value. Headless, returns what fn returns (the figure).
+    """
+    if not widgets_available():
+        return fn(**static_kwargs)
+    import ipywidgets
+
+    @functools.wraps(fn)
+    def call(**kwargs):
+        out = fn(**kwargs)
+        # ipywidgets already shows every open pyplot figure; returning it would draw it twice
+        return None if _is_pyplot_figure(out) else out
+
+    controls = {}
+    for k, spec in widget_specs.items():
+        if k in static_kwargs and not isinstance(spec, ipywidgets.Widget):
+            # start each control at the static value, so both versions open on the same figure
+            spec = ipywidgets.interactive.widget_from_abbrev(spec, static_kwargs[k])
+        controls[k] = spec
+    fixed = {k: ipywidgets.fixed(v) for k, v in static_kwargs.items() if k not in widget_specs}
+    return ipywidgets.interactive(call, **fixed, **controls)

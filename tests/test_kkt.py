@@ -1,0 +1,131 @@
+"""KKT fit against cases with a known answer: θ built as a nonnegative combination of ∇q."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import nnls
+from torch import nn
+
+from gbc_teach.kkt import flat_Pi_theta, kkt_fit, margin_jacobian, nnls_gram
+from gbc_teach.margins import q
+
+
+def linear_from_multipliers(X, y, mu_pairs, C):
+    """W = Σ_{i, j≠y_i} μ_ij ∇_W (f_{y_i} − f_j) = Σ μ_ij (e_{y_i} − e_j) x_iᵀ for f(x) = Wx."""
+    W = torch.zeros(C, X.shape[1], dtype=X.dtype)
+    eye = torch.eye(C, dtype=X.dtype)
+    for (i, j), m in mu_pairs.items():
+        W += m * torch.outer(eye[int(y[i])] - eye[j], X[i])
+    model = nn.Linear(X.shape[1], C, bias=False).to(X.dtype)
+    with torch.no_grad():
+        model.weight.copy_(W)
+    return model
+
+
+@pytest.fixture
+def multiclass():
+    g = torch.Generator().manual_seed(0)
+    # 4 points × 2 wrong classes = 8 constraint gradients in a 10-dim space (Σ_rows W = 0):
+    # linearly independent, so the multipliers are unique
+    X = torch.randn(4, 5, generator=g, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0])
+    mu_pairs = {(0, 1): 0.7, (0, 2): 0.2, (1, 0): 1.3, (2, 1): 0.5}  # point 3: μ = 0
+    return X, y, mu_pairs
+
+
+def test_recovers_known_multipliers(multiclass):
+    X, y, mu_pairs = multiclass
+    model = linear_from_multipliers(X, y, mu_pairs, C=3)
+    res = kkt_fit(model, X, y)
+    assert res.residual < 1e-6
+    mu_points = torch.tensor([0.9, 1.3, 0.5, 0.0])
+    torch.testing.assert_close(res.mu, mu_points, atol=1e-5, rtol=1e-5)
+    assert res.support.tolist() == [True, True, True, False] and res.n_support == 3
+    with torch.no_grad():
+        torch.testing.assert_close(res.q, q(model(X), y), check_dtype=False)
+    assert res.q_min == pytest.approx(float(res.q.min()))
+
+
+def test_not_a_nonnegative_combination(multiclass):
+    X, y, mu_pairs = multiclass
+    model = linear_from_multipliers(X, y, mu_pairs, C=3)
+    # −W is a nonpositive combination of the used gradients: μ ≥ 0 explains almost nothing
+    flipped = linear_from_multipliers(X, y, {k: -v for k, v in mu_pairs.items()}, C=3)
+    res = kkt_fit(flipped, X, y)
+    assert res.residual > 0.9 and res.mu[:2].max() < 1e-6
+    # W plus a component outside the span of the constraint gradients
+    with torch.no_grad():
+        model.weight.add_(torch.ones(3, 5, dtype=torch.float64))  # Σ_rows ≠ 0: not in the span
+    assert kkt_fit(model, X, y).residual > 0.1
+
+
+def test_binary_one_logit():
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(5, 8, generator=g, dtype=torch.float64)
+    y = torch.tensor([1, -1, 1, -1, 1])
+    mu = torch.tensor([0.4, 0.0, 1.1, 0.6, 0.0], dtype=torch.float64)
+    model = nn.Linear(8, 1, bias=False).double()
+    with torch.no_grad():  # w = Σ μ_i ∇_w (y_i w·x_i) = Σ μ_i y_i x_i
+        model.weight.copy_((mu * y)[None] @ X)
+    res = kkt_fit(model, X, y)
+    assert res.residual < 1e-6
+    torch.testing.assert_close(res.mu, mu.float(), atol=1e-5, rtol=1e-5)
+    assert res.support.tolist() == [True, False, True, True, False]
+
+
+def test_Pi_restricts_the_target():
+    g = torch.Generator().manual_seed(2)
+    X = torch.randn(4, 5, generator=g, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0])
+    model = nn.Sequential(nn.Linear(5, 5, bias=False), nn.Linear(5, 3, bias=False)).double()
+    Pi = torch.tensor([False, True])
+    t = flat_Pi_theta(model, Pi)
+    n0 = model[0].weight.numel()
+    assert (t[:n0] == 0).all() and torch.equal(t[n0:], model[1].weight.detach().flatten())
+    res = kkt_fit(model, X, y, Pi=Pi)
+    J, _, _ = margin_jacobian(model, X, y)
+    direct = nnls(J.double().T.numpy(), t.numpy())
+    assert res.residual == pytest.approx(direct[1] / float(t.norm()), rel=1e-4, abs=1e-8)
+
+
+def test_margin_jacobian_matches_loop():
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 4))
+    X, y = torch.randn(5, 3), torch.tensor([0, 3, 1, 2, 3])
+    J, qs, idx = margin_jacobian(model, X, y, chunk=3)  # chunk < rows: exercise the batching
+    assert J.shape == (5 * 3, sum(p.numel() for p in model.parameters()))
+    r = 0
+    for i in range(5):
+        for j in range(4):
+            if j == int(y[i]):
+                continue
+            f = model(X[i:i + 1])[0]
+            g = torch.autograd.grad(f[y[i]] - f[j], list(model.parameters()))
+            torch.testing.assert_close(J[r], torch.cat([t.flatten() for t in g]))
+            assert int(idx[r]) == i
+            r += 1
+    Jq, _, idx_q = margin_jacobian(model, X, y, pairs=False)
+    assert Jq.shape[0] == 5 and idx_q.tolist() == list(range(5))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_nnls_gram_matches_scipy(seed):
+    rng = np.random.default_rng(seed)
+    J = rng.standard_normal((6, 20))
+    t = rng.standard_normal(20)
+    mu = nnls_gram(torch.from_numpy(J), torch.from_numpy(t))
+    mu_ref, rnorm = nnls(J.T, t)
+    assert (mu >= 0).all()
+    np.testing.assert_allclose(mu, mu_ref, atol=1e-8)
+    assert np.linalg.norm(t - J.T @ mu) == pytest.approx(rnorm, rel=1e-8)
+
+
+def test_nnls_gram_rank_deficient():
+    rng = np.random.default_rng(4)
+    J = rng.standard_normal((5, 12))
+    J = np.vstack([J, J[0] + J[1]])  # a dependent row: μ is not unique, the residual is
+    t = J.T @ np.array([0.5, 0.0, 1.0, 0.0, 0.2, 0.0]) + 0.1 * rng.standard_normal(12)
+    mu = nnls_gram(torch.from_numpy(J), torch.from_numpy(t))
+    _, rnorm = nnls(J.T, t)
+    assert (mu >= 0).all()
+    assert np.linalg.norm(t - J.T @ mu) == pytest.approx(rnorm, rel=1e-6)
