@@ -2,8 +2,8 @@
 #
 # torch is installed FIRST and pinned: with torch 2.13.0 already in the venv, the `torch>=2.1`
 # of pyproject.toml installs nothing more, so a CPU machine never pulls a multi-GB CUDA build
-# through a range. On a CPU-only Linux machine without a local CPU wheel, ask for the CPU build:
-#   make venv TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+# through a range. On a CPU-only Linux machine without a local CPU wheel, point pip at PyTorch's
+# CPU wheel index (see the README, "Installing torch"): make venv TORCH_PIP_ARGS="--index-url URL"
 
 PYTHON ?= python3
 VENV ?= .venv

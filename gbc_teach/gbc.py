@@ -39,20 +39,22 @@ def balanced_labels(n: int, n_classes: int, device=None) -> torch.Tensor:
 def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch: int = 256,
                     lr: float = 1e-3, lr_scalars: float = 1e-2, surrogate_a: float | None = None,
                     log_every: int = 50, seed: int = 0, progress: bool = True,
-                    desc: str = "generator") -> dict:
+                    desc: str = "generator", lr_final: float = 1.0) -> dict:
     """Adam on G and the objective's scalars; returns the history of every scalar loss term.
 
     surrogate_a: if set, the frozen classifier's ReLUs back-propagate sigmoid(a·x) (METHOD §7).
     On a NaN or inf loss, G and the scalars are restored to the last logged state and
-    NonFiniteError is raised.
+    NonFiniteError is raised. lr_final < 1: cosine decay of every learning rate to lr·lr_final.
     """
-    device = next(G.parameters()).device
     gen = torch.Generator(device="cpu").manual_seed(seed)
     scalars = [p for p in objective.parameters(recurse=False) if p.requires_grad]
     groups = [{"params": [p for p in G.parameters() if p.requires_grad], "lr": lr}]
     if scalars:
         groups.append({"params": scalars, "lr": lr_scalars})
     opt = torch.optim.Adam(groups)
+    # cosine from 1 to lr_final over the run: move far first, then settle on the atoms
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda t: lr_final + (1 - lr_final) * 0.5 * (1 + math.cos(math.pi * min(t, steps) / steps)))
     hist: dict[str, list] = {"step": []}
     good = (copy.deepcopy(G.state_dict()), copy.deepcopy(objective.state_dict()), 0)
     classifier = getattr(objective, "classifier", G)
@@ -82,4 +84,5 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
             opt.zero_grad(set_to_none=True)
             loss.backward(inputs=[p for g in groups for p in g["params"]])
             opt.step()
+            sched.step()
     return hist

@@ -95,3 +95,35 @@ def kkt_fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, Pi: torch.Tensor
     mu = torch.zeros(len(y), dtype=torch.float64).index_add_(0, idx, mu_rows).float()
     support = mu > sv_frac * mu.max() if mu.max() > 0 else torch.zeros_like(mu, dtype=torch.bool)
     return KKTResult(mu, residual, support, q, float(q.min()))
+
+
+def dictionary_fit(model: nn.Module, candidates: torch.Tensor, labels: torch.Tensor,
+                   Pi: torch.Tensor | None = None, q_band: tuple[float, float] | None = None,
+                   q_min: float | None = None):
+    """The convex version of the reconstruction: fix candidate points, fit only μ ≥ 0.
+
+    min_{μ ≥ 0} ‖Πθ − Σ_j μ_j ∇_θ q(x_j, y_j)‖ over a dictionary of labelled candidates (e.g. a
+    grid × every class). With q_band = (lo, hi), only candidates with lo·q_min ≤ q ≤ hi·q_min
+    enter (complementary slackness). If even the best μ puts weight far from the training
+    points, the KKT conditions do not single them out (notebook 01). Returns (μ, residual, keep)
+    with keep the candidates that entered.
+    """
+    from scipy.optimize import nnls as _nnls
+
+    if Pi is None:
+        Pi = torch.ones(len(list(model.parameters())), dtype=torch.bool)
+    keep = torch.ones(len(candidates), dtype=torch.bool)
+    if q_band is not None:
+        if q_min is None:
+            raise ValueError("q_band needs q_min")
+        with torch.no_grad():
+            qc = margin(model(candidates), labels)
+        keep = (qc >= q_band[0] * q_min) & (qc <= q_band[1] * q_min)
+        if not bool(keep.any()):
+            raise ValueError(f"no candidate has a margin in {q_band} × q_min")
+    J, _, _ = margin_jacobian(model, candidates[keep], labels[keep], pairs=False)
+    t = flat_Pi_theta(model, Pi).to(J)
+    mu, _ = _nnls(J.double().T.numpy(), t.double().numpy(), maxiter=50 * len(J) + 1000)
+    mu = torch.from_numpy(mu)
+    residual = float((t.double() - J.double().T @ mu).norm() / t.double().norm())
+    return mu.float(), residual, keep

@@ -54,8 +54,8 @@ class GBCObjective(nn.Module):
                  qmin_mode: str = "free", beta: float = 1.0, kappa: float = 4.0,
                  class_weights: bool = True, alpha_mode: str = "learned"):
         super().__init__()
-        if qmin_mode not in ("free", "tied", "none"):
-            raise ValueError(f"qmin_mode must be 'free', 'tied' or 'none', got {qmin_mode!r}")
+        if qmin_mode not in ("free", "tied", "mean", "none"):
+            raise ValueError(f"qmin_mode must be 'free', 'tied', 'mean' or 'none', got {qmin_mode!r}")
         self.classifier = classifier
         for p in classifier.parameters():  # θ is frozen: only the first backward differentiates it
             p.requires_grad_(True)
@@ -109,6 +109,9 @@ class GBCObjective(nn.Module):
         alpha = self.log_alpha.exp() if self.alpha_mode == "learned" else None
         L_stat, alpha = stationarity(self.t, v, alpha, self.t_sq)
         q_min = self.q_min(alpha)
+        if self.qmin_mode == "mean":  # homogeneous nets: q_min = E_w[q] at stationarity
+            ws = self.class_weights()[y] * (1 if w is None else w)
+            q_min = ((ws * qs).sum() / ws.sum()).detach()
         if self.qmin_mode == "none":
             L_dual = torch.zeros((), device=x.device)
         else:

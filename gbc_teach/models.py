@@ -89,16 +89,20 @@ class RBFLift(nn.Module):
     the training points out (notebook 01 measures this), while local features make them distinct.
     """
 
-    def __init__(self, n: int = 8, width: float = 0.5, extent: float = 2.2):
+    def __init__(self, n: int = 8, width: float = 0.5, extent: float = 2.2,
+                 keep_input: bool = False):
         super().__init__()
         g = torch.linspace(-extent, extent, n)
         a, b = torch.meshgrid(g, g, indexing="xy")
         self.register_buffer("centers", torch.stack([a.flatten(), b.flatten()], 1))  # (n², 2)
-        self.width, self.out_dim = width, n * n
+        self.width, self.keep_input = width, keep_input
+        self.out_dim = n * n + (2 if keep_input else 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d2 = (x[:, None, :] - self.centers[None]).pow(2).sum(-1)  # (N, n²)
-        return torch.exp(-d2 / (2 * self.width ** 2))
+        phi = torch.exp(-d2 / (2 * self.width ** 2))
+        # keep_input: the raw coordinates too, so margins keep growing away from the data
+        return torch.cat([x, phi], 1) if self.keep_input else phi
 
 
 class MLP(nn.Module):
@@ -180,7 +184,7 @@ class Generator(nn.Module):
 
     def __init__(self, z_dim: int, n_classes: int, out_shape: tuple[int, ...] | int,
                  hidden: int = 128, depth: int = 2, out: str = "box", box: float = 2.5,
-                 n_classifiers: int = 1, n_codes: int = 1):
+                 n_classifiers: int = 1, n_codes: int = 1, anchor_std: float = 0.0):
         super().__init__()
         self.z_dim, self.n_classes, self.n_classifiers = z_dim, n_classes, n_classifiers
         self.n_codes = n_codes
@@ -198,6 +202,11 @@ class Generator(nn.Module):
         # log π(c | y), one row per class; uniform at the start
         self.code_logits = nn.Parameter(torch.zeros(n_classes, n_codes),
                                         requires_grad=n_codes > 1)
+        # a learnable anchor per (class, code), added before the output squashing: random
+        # anchors start the codes spread over the domain instead of all at one point
+        d_out = math.prod(self.out_shape)
+        self.anchor = nn.Parameter(anchor_std * torch.randn(n_classes, n_codes, d_out),
+                                   requires_grad=n_codes > 1 and anchor_std > 0)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None = None,
                 k: torch.Tensor | None = None):
@@ -211,6 +220,8 @@ class Generator(nn.Module):
                 raise ValueError("this generator serves several classifiers: pass k")
             parts.append(F.one_hot(k.long(), self.n_classifiers).to(z.dtype))
         h = self.net(torch.cat(parts, 1))
+        if self.anchor.requires_grad:
+            h = h + self.anchor[y.long(), c.long()]
         x = self.box * torch.tanh(h) if self.out == "box" else torch.sigmoid(h)
         return x.view(len(z), *self.out_shape)
 

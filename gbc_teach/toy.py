@@ -47,3 +47,133 @@ def make_toy2d(seed: int = 0, n_classes: int = 3, n_per_class: int = 8, radius: 
 def with_const_feature(X: torch.Tensor, c: float = 1.0) -> torch.Tensor:
     """Append a constant feature, so a bias-free (homogeneous) net still has an affine first layer."""
     return torch.cat([X, torch.full_like(X[:, :1], c)], 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The toy experiment: classifier → Λ, KKT → GBC generator and the naive baseline → metrics.
+
+@dataclass
+class ToyConfig:
+    """Defaults of `gbc-teach toy2d` (notebook 01 explains each choice)."""
+
+    n_classes: int = 3
+    n_per_class: int = 8
+    width: int = 100  # one hidden layer of relu²: smooth, so the KKT point is reached exactly
+    rbf_side: int = 8  # 8×8 fixed Gaussian features (RBFLift) in front of the net
+    rbf_width: float = 0.5
+    init_scale: float = 0.1
+    clf_steps: int = 20000
+    clf_lr: float = 0.03  # relative step: fraction of ‖θ‖ moved per step ...
+    clf_lr_final: float = 0.1  # ... decayed geometrically to lr·lr_final
+    z_dim: int = 2
+    n_codes: int = 8  # discrete codes per class: atoms the generator can place
+    hidden: int = 128
+    box: float = 2.5  # the generator's domain [−box, box]², data lie in [−2, 2]²
+    gen_steps: int = 5000
+    gen_lr: float = 3e-3
+    gen_lr_final: float = 0.05
+    batch: int = 256
+    qmin_mode: str = "free"
+    alpha_mode: str = "closed"
+    beta: float = 1.0
+    kappa: float = 4.0
+    class_weights: bool = True
+    surrogate_a: float | None = None  # only useful for ReLU classifiers
+    act: str = "relu2"
+    naive_steps: int = 1000
+    n_eval_samples: int = 600
+
+    @classmethod
+    def fast(cls, **kw) -> "ToyConfig":
+        """The CI profile: same logic, fewer steps."""
+        base = dict(clf_steps=4000, gen_steps=1200, naive_steps=300, n_eval_samples=300)
+        base.update(kw)
+        return cls(**base)
+
+
+def toy_classifier(cfg: ToyConfig):
+    """The toy classifier: RBFLift → [Linear → act] → Linear, bias-free, constant feature."""
+    from .models import MLP, RBFLift
+
+    lift = RBFLift(cfg.rbf_side, cfg.rbf_width) if cfg.rbf_side else None
+    return MLP(2, [cfg.width], cfg.n_classes, bias=False, const_feature=True,
+               init_scale=cfg.init_scale, act=cfg.act, lift=lift)
+
+
+def train_toy_classifier(data: Toy2D, cfg: ToyConfig, progress: bool = False, callback=None):
+    """Train the toy classifier into the max-margin regime; returns (model, Λ, history)."""
+    from .homogeneity import solve_lambda
+    from .training import train_classifier
+
+    model = toy_classifier(cfg)
+    lam = solve_lambda(model, data.X, "uniform")  # homogeneous: one λ for every tensor
+    hist = train_classifier(model, data.X, data.y, steps=cfg.clf_steps, lr=cfg.clf_lr,
+                            rule="relative", lr_final=cfg.clf_lr_final, lam=lam.lam,
+                            lam_max=lam.lam_max, progress=progress, callback=callback,
+                            log_every=max(cfg.clf_steps // 50, 1))
+    return model, lam, hist
+
+
+def toy_generator(cfg: ToyConfig):
+    from .models import Generator
+
+    return Generator(cfg.z_dim, cfg.n_classes, 2, hidden=cfg.hidden, box=cfg.box,
+                     n_codes=cfg.n_codes)
+
+
+def run_toy2d(seed: int = 0, cfg: ToyConfig | None = None, progress: bool = False) -> dict:
+    """The whole toy experiment for one seed; returns metrics and everything needed to plot."""
+    import time
+
+    from .gbc import NaiveObjective, train_generator
+    from .kkt import kkt_fit
+    from .losses import GBCObjective
+    from .metrics import precision, radius, sv_recall
+    from .utils import seed_everything
+
+    cfg = cfg or ToyConfig()
+    t0 = time.perf_counter()
+    seed_everything(seed)
+    data = make_toy2d(seed, cfg.n_classes, cfg.n_per_class)
+    model, lam, clf_hist = train_toy_classifier(data, cfg, progress)
+    with torch.no_grad():
+        train_acc = float((model(data.X).argmax(1) == data.y).float().mean())
+    kkt = kkt_fit(model, data.X, data.y, lam.Pi)
+
+    seed_everything(seed + 1000)
+    G = toy_generator(cfg)
+    obj = GBCObjective(model, lam.Pi, lam.lam_max, cfg.n_classes, qmin_mode=cfg.qmin_mode,
+                       beta=cfg.beta, kappa=cfg.kappa, class_weights=cfg.class_weights,
+                       alpha_mode=cfg.alpha_mode)
+    gen_hist = train_generator(G, obj, steps=cfg.gen_steps, batch=cfg.batch, lr=cfg.gen_lr,
+                               lr_final=cfg.gen_lr_final, surrogate_a=cfg.surrogate_a,
+                               seed=seed, progress=progress, desc="GBC generator")
+
+    seed_everything(seed + 2000)
+    G_naive = toy_generator(cfg)
+    naive_hist = train_generator(G_naive, NaiveObjective(model, cfg.n_classes),
+                                 steps=cfg.naive_steps, batch=cfg.batch, lr=cfg.gen_lr,
+                                 seed=seed, progress=progress, desc="naive generator")
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        xs, ys = G.sample(cfg.n_eval_samples, generator=g)
+        xn, yn = G_naive.sample(cfg.n_eval_samples, generator=g)
+    r = radius(data.X)
+    metrics = {
+        "seed": seed,
+        "data": {"n_classes": cfg.n_classes, "n_per_class": cfg.n_per_class,
+                 "diameter": data.diameter, "r": r},
+        "classifier": {"train_accuracy": train_acc, "kkt_residual": kkt.residual,
+                       "n_support_vectors": kkt.n_support, "q_min": kkt.q_min,
+                       "lambda": lam.lam.tolist()},
+        "gbc": {"sv_recall": sv_recall(xs, ys, data.X, data.y, kkt.support, r),
+                "precision": precision(xs, ys, data.X, data.y, r),
+                "L_stat": gen_hist["L_stat"][-1], "q_min_estimate": gen_hist["q_min"][-1]},
+        "naive": {"sv_recall": sv_recall(xn, yn, data.X, data.y, kkt.support, r),
+                  "precision": precision(xn, yn, data.X, data.y, r)},
+        "seconds": time.perf_counter() - t0,
+    }
+    return {"metrics": metrics, "data": data, "model": model, "lam": lam, "kkt": kkt,
+            "G": G, "G_naive": G_naive, "samples": (xs, ys), "naive_samples": (xn, yn),
+            "history": {"classifier": clf_hist, "gbc": gen_hist, "naive": naive_hist}}

@@ -88,8 +88,9 @@ def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: 
         loss = log_loss.detach().exp()
         if not torch.isfinite(loss):
             model.load_state_dict(good)
+            last = hist["step"][-1] if hist["step"] else 0
             raise NonFiniteError(f"classifier loss became {float(loss)} at step {step}; "
-                                 f"model restored to its last good state (step {hist['step'][-1] if hist['step'] else 0})")
+                                 f"model restored to its last good state (step {last})")
         if step % log_every == 0 or step == steps:
             good = copy.deepcopy(model.state_dict())
             qs = margin(logits.detach(), y)
