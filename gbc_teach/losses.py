@@ -28,14 +28,17 @@ def u_loss(t: torch.Tensor, kappa: float = 4.0) -> torch.Tensor:
 
 
 def stationarity(t: list[torch.Tensor], v: list[torch.Tensor], alpha: torch.Tensor | None,
-                 t_sq: float):
+                 t_sq: float, blocks: list[int] | None = None):
     """‖t − α v‖² / ‖t‖², summed over tensors as ‖t‖² − 2α⟨t, v⟩ + α²‖v‖² (no concatenation).
 
     alpha=None: the best α = ⟨t, v⟩/‖v‖² (1-D least squares), which leaves 1 − cos²(t, v);
     written 1 − ⟨t,v⟩|⟨t,v⟩|/(‖t‖²‖v‖²) so that a negative ⟨t, v⟩ is still pushed up.
+    blocks: indices of the tensors where t may be non-zero (Πθ is zero outside Π); ⟨t, v⟩
+    skips the others, which saves full-size products with zeros and their backward.
     Returns (L_stat, alpha).
     """
-    tv = sum((a * b).sum() for a, b in zip(t, v))
+    pairs = zip(t, v) if not blocks else ((t[k], v[k]) for k in blocks)
+    tv = sum((a * b).sum() for a, b in pairs)
     vv = sum((b * b).sum() for b in v).clamp_min(1e-30 * t_sq)  # v = 0 when no sample is active
     if alpha is None:
         # α must stay positive (a negative α would flip q_min's sign when tied to it)
@@ -55,13 +58,15 @@ class GBCObjective(nn.Module):
                  class_weights: bool = True, alpha_mode: str = "learned"):
         super().__init__()
         if qmin_mode not in ("free", "tied", "mean", "none"):
-            raise ValueError(f"qmin_mode must be 'free', 'tied', 'mean' or 'none', got {qmin_mode!r}")
+            raise ValueError("qmin_mode must be 'free', 'tied', 'mean' or 'none', "
+                             f"got {qmin_mode!r}")
         self.classifier = classifier
         for p in classifier.parameters():  # θ is frozen: only the first backward differentiates it
             p.requires_grad_(True)
         self.theta = list(classifier.parameters())
         self.t = [p.detach() * float(m) for p, m in zip(self.theta, Pi)]  # Πθ, fixed
         self.t_sq = float(sum(float(x.pow(2).sum()) for x in self.t))  # ‖Πθ‖², computed once
+        self.t_blocks = [k for k, m in enumerate(Pi) if bool(m)]  # where Πθ may be non-zero
         self.lam_max, self.n_classes = lam_max, n_classes
         if alpha_mode not in ("learned", "closed"):
             raise ValueError(f"alpha_mode must be 'learned' or 'closed', got {alpha_mode!r}")
@@ -107,7 +112,7 @@ class GBCObjective(nn.Module):
             self.init_scalars(x, y, w)
         v, qs = self.v_of(x, y, w)
         alpha = self.log_alpha.exp() if self.alpha_mode == "learned" else None
-        L_stat, alpha = stationarity(self.t, v, alpha, self.t_sq)
+        L_stat, alpha = stationarity(self.t, v, alpha, self.t_sq, self.t_blocks)
         q_min = self.q_min(alpha)
         if self.qmin_mode == "mean":  # homogeneous nets: q_min = E_w[q] at stationarity
             ws = self.class_weights()[y] * (1 if w is None else w)
