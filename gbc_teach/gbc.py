@@ -51,7 +51,11 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
     groups = [{"params": [p for p in G.parameters() if p.requires_grad], "lr": lr}]
     if scalars:
         groups.append({"params": scalars, "lr": lr_scalars})
-    opt = torch.optim.Adam(groups)
+    # fused: one kernel for Adam's updates of every tensor (same math, rounding aside);
+    # the default per-tensor Python loop costs ~4x more per step on CPU
+    params = [p for g in groups for p in g["params"]]
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    opt = torch.optim.Adam(groups, fused=fused or None)
     # cosine from 1 to lr_final over the run: move far first, then settle on the atoms
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda t: lr_final + (1 - lr_final) * 0.5 * (1 + math.cos(math.pi * min(t, steps) / steps)))
@@ -82,7 +86,7 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
             if step == steps:
                 break
             opt.zero_grad(set_to_none=True)
-            loss.backward(inputs=[p for g in groups for p in g["params"]])
+            loss.backward(inputs=params)
             opt.step()
             sched.step()
     return hist
