@@ -90,7 +90,7 @@ class GBCObjective(nn.Module):
 
         Sample i has weight class_weight[y_i]·w_i (w: the generator's code weights, or 1).
         """
-        qs = margin(self.classifier(x), y)
+        qs = margin(self.classifier(x), y, check=False)  # labels come from the generator loop
         w = self.class_weights()[y] * (1 if w is None else w)
         v = torch.autograd.grad((w * qs).mean(), self.theta, create_graph=True)
         return v, qs
