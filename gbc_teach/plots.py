@@ -114,7 +114,7 @@ def plot_samples(samples, labels, X, y, ax=None, r: float | None = None):
     S, ls, X, y = _np(samples), _np(labels).astype(int), _np(X), _np(y).astype(int)
     for c in np.unique(ls):
         m = ls == c
-        ax.scatter(S[m, 0], S[m, 1], s=4, color=class_color(c), alpha=0.35, linewidths=0,
+        ax.scatter(S[m, 0], S[m, 1], s=12, color=class_color(c), alpha=0.5, linewidths=0,
                    zorder=2)
     for c in np.unique(y):
         m = y == c
