@@ -124,6 +124,18 @@ def toy_generator(cfg: ToyConfig):
 
 def run_toy2d(seed: int = 0, cfg: ToyConfig | None = None, progress: bool = False) -> dict:
     """The whole toy experiment for one seed; returns metrics and everything needed to plot."""
+    cfg = cfg or ToyConfig()
+    threads = torch.get_num_threads()
+    # the toy's ops are tiny: a second thread only adds barrier waits (and stalls badly when
+    # another job holds a core), so the toy runs on one
+    torch.set_num_threads(1)
+    try:
+        return _run_toy2d(seed, cfg, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_toy2d(seed: int, cfg: ToyConfig, progress: bool) -> dict:
     import time
 
     from .gbc import NaiveObjective, train_generator
@@ -132,7 +144,6 @@ def run_toy2d(seed: int = 0, cfg: ToyConfig | None = None, progress: bool = Fals
     from .metrics import precision, radius, sv_recall
     from .utils import seed_everything
 
-    cfg = cfg or ToyConfig()
     t0 = time.perf_counter()
     seed_everything(seed)
     data = make_toy2d(seed, cfg.n_classes, cfg.n_per_class)
