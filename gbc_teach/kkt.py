@@ -81,14 +81,15 @@ def nnls_gram(J: torch.Tensor, t: torch.Tensor) -> np.ndarray:
 
 
 def kkt_fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, Pi: torch.Tensor | None = None,
-            sv_frac: float = 0.01, pairs: bool = True) -> KKTResult:
+            sv_frac: float = 0.01, pairs: bool = True, chunk: int = 64) -> KKTResult:
     """Fit μ ≥ 0 on the real points and return the relative stationarity residual.
 
     With pairs=True, μ_i is the sum of the multipliers of point i's constraints f_y − f_j ≥ 1.
+    chunk: constraint gradients computed per batched backward (memory grows with it).
     """
     if Pi is None:
         Pi = torch.ones(len(list(model.parameters())), dtype=torch.bool)
-    J, q, idx = margin_jacobian(model, X, y, pairs=pairs)
+    J, q, idx = margin_jacobian(model, X, y, pairs=pairs, chunk=chunk)
     t = flat_Pi_theta(model, Pi).to(J)
     mu_rows = torch.from_numpy(nnls_gram(J, t))
     residual = float((t.double() - J.double().T @ mu_rows).norm() / t.double().norm())

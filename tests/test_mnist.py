@@ -1,0 +1,127 @@
+"""The MNIST experiment end to end on a tiny profile: split, fallback flag, schema, artifacts."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gbc_teach import data as gdata
+from gbc_teach import mnist
+from gbc_teach.cli import main
+
+TINY = dict(n_per_class=5, n_pool=50, n_eval_images=300, eval_epochs=1, width=32, clf_steps=30,
+            z_dim=8, n_codes=2, hidden=32, batch=40, gen_steps=6, naive_steps=4,
+            bnstat_steps=4, threads=1)
+ROWS = ("gbc", "naive", "bnstat", "real")
+ROW_KEYS = ("evaluator_accuracy", "ssim_recovery_share", "ssim_recovery_mean", "frechet",
+            "diversity", "l2_recovery_share")
+
+
+@pytest.fixture
+def no_mnist(tmp_path, monkeypatch):
+    """No MNIST anywhere: the sklearn fallback; caches in tmp_path."""
+    monkeypatch.setattr(gdata, "_repo_data_dirs", lambda: [tmp_path / "nothing"])
+    monkeypatch.delenv("GBC_DATA_DIR", raising=False)
+    monkeypatch.setenv("GBC_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def test_split_is_disjoint_balanced_and_shrinks_to_fit():
+    labels = np.repeat(np.arange(10), 180)  # 1800 images, about the fallback's size
+    split, cfg = mnist.mnist_split(labels, mnist.MnistConfig(), seed=0)
+    sets = [set(v.tolist()) for v in split.values()]
+    assert sum(map(len, sets)) == len(set().union(*sets))  # pairwise disjoint
+    assert cfg.n_per_class < 50 and len(split["train"]) == 10 * cfg.n_per_class
+    assert np.all(np.bincount(labels[split["train"]]) == cfg.n_per_class)
+    for k in ("pool_a", "pool_b", "pool_c"):
+        assert len(split[k]) == cfg.n_pool
+    assert len(split["evaluator"]) == cfg.n_eval_images > 0
+    # MNIST-sized data keeps the paper's sizes
+    split, cfg = mnist.mnist_split(np.repeat(np.arange(10), 1000), mnist.MnistConfig(), seed=0)
+    assert cfg.n_per_class == 50 and cfg.n_pool == 500 and cfg.n_eval_images == 6000
+
+
+def test_frozen_copy_never_updates_running_stats():
+    clf = mnist.make_classifier(mnist.MnistConfig(width=16))
+    before = {k: v.clone() for k, v in clf.state_dict().items()}
+    m = mnist.frozen_copy(clf, "train")
+    m(torch.rand(8, 1, 28, 28))
+    assert m.training and all(torch.equal(before[k], v) for k, v in m.state_dict().items()
+                              if "running" in k)
+
+
+def test_multi_generator_labels_and_objective_split():
+    G = mnist.MultiGenerator(mnist.make_generator(mnist.MnistConfig.fast(), 5, 2), 5, 2)
+    x, y, w = G.training_batch(40)
+    assert x.shape == (40, 1, 28, 28) and sorted(set(y.tolist())) == list(range(10))
+    assert 0 <= float(x.min()) and float(x.max()) <= 1
+
+    class Rec(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seen = None
+
+        def forward(self, x, y, w=None):
+            self.seen = y
+            return {"loss": x.mean()}
+
+    objs = [Rec(), Rec()]
+    out = mnist.MultiObjective(objs, 5)(x, y, w)
+    assert "loss" in out
+    for o in objs:  # each objective sees only its own digits, with local labels 0..4
+        assert sorted(set(o.seen.tolist())) == list(range(5))
+
+
+def test_cli_mnist_tiny_on_fallback(no_mnist, capsys):
+    out = no_mnist / "run"
+    args = ["mnist", "--seed", "0", "--out", str(out), "--quiet"]
+    for k, v in TINY.items():
+        args += ["--set", f"{k}={v}"]
+    assert main(args) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["data"]["split"] == "sklearn-digits-fallback" and m["data"]["fallback"]
+    assert "NOT MNIST" in m["data"]["warning"] and "NOT MNIST" in capsys.readouterr().err
+    assert 0 <= m["classifier"]["test_accuracy"] <= 1 and m["classifier"]["kkt_residual"] >= 0
+    for row in ROWS:
+        for key in ROW_KEYS:
+            assert np.isfinite(m[row][key]), (row, key)
+        for key in ("evaluator_accuracy", "ssim_recovery_share", "l2_recovery_share"):
+            assert 0 <= m[row][key] <= 1
+        assert m[row]["frechet"] >= -1e-6 and m[row]["diversity"] > 0
+    assert m["seconds"] > 0
+    train = set(m["data"]["indices"]["train"])
+    assert len(train) == 50 and not train & set(m["data"]["indices"]["evaluator"])
+    s = np.load(out / "samples.npz")
+    assert s["images"].shape == (50, 28, 28) and s["images"].dtype == np.uint8
+    assert sorted(set(s["labels"].tolist())) == list(range(10))
+    t = np.load(out / "train_subset.npz")
+    assert t["images"].shape == (50, 28, 28) and sorted(t["indices"].tolist()) == sorted(train)
+    for f in ("samples.png", "nearest.png"):
+        assert (out / f).stat().st_size > 1000
+    assert not list(out.glob(".*.tmp"))  # atomic writes left no temp files
+
+
+def test_run_mnist_multi_tiny(no_mnist):
+    cfg = mnist.MnistConfig(**TINY)
+    res = mnist.run_mnist_multi(0, cfg)
+    m = res["metrics"]
+    assert m["data"]["fallback"] and len(m["classifiers"]) == 2
+    assert [c["digits"] for c in m["classifiers"]] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+    x, y = res["samples"]["gbc"]
+    assert x.shape[1:] == (1, 28, 28) and sorted(set(y.tolist())) == list(range(10))
+    assert 0 <= m["gbc"]["evaluator_accuracy"] <= 1
+    assert len(m["gbc"]["evaluator_accuracy_per_classifier"]) == 2
+    mnist.write_artifacts(res, no_mnist / "multi")
+    assert (no_mnist / "multi" / "samples.png").is_file()
+
+
+def test_gauge_train_mode_bn_cannot_see_batch_affine_maps_and_stretch_removes_them():
+    torch.manual_seed(0)
+    clf = mnist.frozen_copy(mnist.make_classifier(mnist.MnistConfig(width=32)), "train")
+    x = torch.rand(64, 1, 28, 28)
+    with torch.no_grad():  # the first BN removes every per-feature shift and scale of W₁x
+        assert torch.allclose(clf(x), clf(0.3 * x + 0.2), atol=1e-3)
+    s1, s2 = mnist.stretch(x), mnist.stretch(0.3 * x + 0.2)
+    assert torch.allclose(s1, s2, atol=1e-4)
+    assert float(s1.min()) == 0.0 and float(s1.max()) == 1.0
