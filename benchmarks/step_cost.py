@@ -29,9 +29,10 @@ taken from a generated batch, and the 2-D toy in its default sizes), the gradien
 loss w.r.t. every trained parameter (G and the objective's scalars) from (b) must equal that of
 (c) to max|g_b − g_c| ≤ GRAD_RTOL · max|g_c|.
 
-FLOPs (analytic, MLPs; only the matmuls, 2 FLOPs per multiply-add). Let the classifier's
-Linear layers have sizes M_l = n_in·n_out (l = 1..L; M_1 is the first one), the generator's
-MG_l, batch B, S = Σ M_l, SG = Σ MG_l:
+FLOPs (analytic; only the matmuls and convolutions, 2 FLOPs per multiply-add). Let the
+classifier's Linear layers have M_l = n_in·n_out multiply-adds per sample (l = 1..L; M_1 is the
+first one), the generator's layers (Linear or Conv2d, whose backward costs the same per layer
+as a Linear's) MG_l, batch B, S = Σ M_l, SG = Σ MG_l:
   (a)  forward S, backward: weight grads S + input grads of layers 2..L (S − M_1)
        → 2B(3S − M_1)
   (b)  G forward SG; classifier forward S; first backward (create_graph) 2S − M_1 as in (a);
@@ -57,6 +58,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -69,13 +71,12 @@ from gbc_teach.margins import q as margin
 from gbc_teach.models import MLP, Generator
 
 # ---------------------------------------------------------------- defaults (named constants)
-# The MNIST experiment's defaults: the paper's 784-512-512-10 MLP with BN, Λ on the last layer.
-MNIST_CLASSIFIER = dict(d_in=784, widths=[512, 512], d_out=10, bias=True, bn=True)
-MNIST_LAMBDA = "last_layer"
+# The MNIST experiment's defaults are gbc_teach.mnist.MnistConfig's (classifier 784-256-256-10
+# with BN, Λ on the last layer, a conv generator, batch 200); these are the fallbacks of the
+# scaling sweeps and the small gradient check, which need an MLP generator they can shrink.
 MNIST_BN_MODE = "train"  # BN during the GBC step: training mode, batch statistics
-MNIST_GENERATOR = dict(z_dim=64, n_classes=10, out_shape=(1, 28, 28), hidden=512, depth=2,
+MNIST_GENERATOR = dict(z_dim=32, n_classes=10, out_shape=(1, 28, 28), hidden=512, depth=2,
                        out="unit")
-MNIST_BATCH = 256
 # The 2-D toy: bias-free MLP with a constant input feature; Λ 'uniform' as gbc_teach.toy uses.
 TOY_CLASSIFIER = dict(d_in=2, widths=[100, 100], d_out=3, bias=False, const_feature=True)
 TOY_LAMBDA = "uniform"
@@ -91,43 +92,64 @@ GRAD_RTOL = 1e-9  # float64 gradient check: max|g_b − g_c| ≤ GRAD_RTOL · ma
 LAMBDA_SAMPLES = 64  # generated samples used to solve the Euler identity for Λ
 
 
+def mnist_defaults():
+    from gbc_teach.mnist import MnistConfig
+
+    return MnistConfig()
+
+
 def mnist_classifier(width: int | None = None) -> nn.Module:
-    """The default MNIST classifier (gbc_teach.mnist's when that module provides one)."""
-    if width is None:
-        try:
-            from gbc_teach.mnist import default_classifier
-            return default_classifier()
-        except (ImportError, AttributeError):
-            pass
-    cfg = dict(MNIST_CLASSIFIER)
-    if width is not None:
-        cfg["widths"] = [width] * len(cfg["widths"])
-    return MLP(**cfg)
+    """The MNIST experiment's classifier (gbc_teach.mnist), hidden widths overridden if given."""
+    from gbc_teach.mnist import make_classifier
+
+    cfg = mnist_defaults()
+    return make_classifier(cfg if width is None else replace(cfg, width=width))
 
 
-def mnist_generator() -> Generator:
-    try:
-        from gbc_teach.mnist import default_generator
-        return default_generator()
-    except (ImportError, AttributeError):
-        return Generator(**MNIST_GENERATOR)
+def mnist_generator() -> nn.Module:
+    """The MNIST experiment's generator (gbc_teach.mnist: a conv trunk by default)."""
+    from gbc_teach.mnist import make_generator
+
+    return make_generator(mnist_defaults())
 
 
 # ---------------------------------------------------------------- analytic FLOPs
-def linear_sizes(model: nn.Module) -> list[int]:
-    """n_in·n_out of every nn.Linear, in forward order (the MLPs here are Linear stacks)."""
-    return [m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear)]
+def layer_macs(model: nn.Module) -> list[int]:
+    """Multiply-adds per sample of every nn.Linear and nn.Conv2d, in forward order.
+
+    An MLP needs no input; a generator with convolutions (whose cost depends on the feature-map
+    size) is run once on a batch of 2 from its own training_batch, with hooks recording each
+    layer's output shape.
+    """
+    if not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return [m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear)]
+    macs = []
+
+    def hook(m, inputs, out):
+        per_out = m.in_features if isinstance(m, nn.Linear) else \
+            m.in_channels // m.groups * math.prod(m.kernel_size)
+        macs.append(out[0].numel() * per_out)
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules()
+             if isinstance(m, (nn.Linear, nn.Conv2d))]
+    try:
+        with torch.no_grad():
+            model.training_batch(2, torch.Generator().manual_seed(0))
+    finally:
+        for h in hooks:
+            h.remove()
+    return macs
 
 
 def fwdbwd_flops(classifier: nn.Module, batch: int) -> int:
     """(a): 2B(3S − M_1), see the module docstring."""
-    M = linear_sizes(classifier)
+    M = layer_macs(classifier)
     return 2 * batch * (3 * sum(M) - M[0])
 
 
 def step_flops(classifier: nn.Module, G: nn.Module, batch: int) -> int:
     """(b): 2B(7S − 2M_1 + 3SG − MG_1), see the module docstring."""
-    M, MG = linear_sizes(classifier), linear_sizes(G)
+    M, MG = layer_macs(classifier), layer_macs(G)
     return 2 * batch * (7 * sum(M) - 2 * M[0] + 3 * sum(MG) - MG[0])
 
 
@@ -183,8 +205,9 @@ def build_case(name: str, device="cpu", batch: int | None = None, width: int | N
     device = torch.device(device)
     torch.manual_seed(seed)
     if name == "mnist":
-        clf, G, choice = mnist_classifier(width), mnist_generator(), MNIST_LAMBDA
-        batch, n_classes = batch or MNIST_BATCH, MNIST_GENERATOR["n_classes"]
+        cfg = mnist_defaults()
+        clf, G, choice = mnist_classifier(width), mnist_generator(), cfg.lam_choice
+        batch, n_classes = batch or cfg.batch, 10
     elif name == "toy":
         clf, G, choice = MLP(**TOY_CLASSIFIER), Generator(**TOY_GENERATOR), TOY_LAMBDA
         batch, n_classes = batch or TOY_BATCH, TOY_GENERATOR["n_classes"]
@@ -291,7 +314,7 @@ def gradient_check(case: str = "mnist", batch: int = 16, seed: int = 0,
         if case == "mnist":
             clf = mnist_classifier(32)
             G = Generator(**{**MNIST_GENERATOR, "hidden": 32})
-            choice, n_classes = MNIST_LAMBDA, MNIST_GENERATOR["n_classes"]
+            choice, n_classes = mnist_defaults().lam_choice, MNIST_GENERATOR["n_classes"]
         elif case == "toy":
             clf, G = MLP(**TOY_CLASSIFIER), Generator(**TOY_GENERATOR)
             choice, n_classes = TOY_LAMBDA, TOY_GENERATOR["n_classes"]

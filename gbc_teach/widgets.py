@@ -3,7 +3,8 @@
 Widgets only wrap pure, tested plot functions: `interactive_or_static(fn, static_kwargs,
 **widget_specs)` returns `ipywidgets.interactive(fn, ...)` in a live kernel and otherwise
 calls fn(**static_kwargs) once, so a notebook runs the same headless (CI, GBC_FAST=1).
-ipywidgets is imported lazily: the package works without it.
+GBC_WIDGETS=0 forces the static figure (the notebook build scripts store outputs that way, so
+GitHub shows a figure where it cannot show a slider). ipywidgets is imported lazily.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import sys
 
 
 def widgets_available() -> bool:
-    """True inside an IPython kernel that can talk to a widget frontend, unless GBC_FAST=1."""
-    if os.environ.get("GBC_FAST", "0") == "1":
+    """True inside an IPython kernel that can talk to a widget frontend, unless GBC_FAST=1 or
+    GBC_WIDGETS=0."""
+    if os.environ.get("GBC_FAST", "0") == "1" or os.environ.get("GBC_WIDGETS", "1") == "0":
         return False
     if "IPython" not in sys.modules:  # not running under IPython at all (script, pytest)
         return False

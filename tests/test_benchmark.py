@@ -60,3 +60,11 @@ def test_flop_formulas_match_torch_counter(bench):
     fwdbwd = bench.make_fwdbwd(case.classifier, x, y)
     assert bench.counted_flops(step) == bench.step_flops(case.classifier, case.G, case.batch)
     assert bench.counted_flops(fwdbwd) == bench.fwdbwd_flops(case.classifier, case.batch)
+
+
+def test_flop_formulas_match_torch_counter_conv_generator(bench):
+    """Same on the MNIST defaults, whose generator has convolutions (MACs found by hooks)."""
+    case = bench.build_case("mnist", batch=4)
+    assert any(isinstance(m, torch.nn.Conv2d) for m in case.G.modules())
+    step = bench.make_gbc_step(case.G, case.objective(), case.batch)
+    assert bench.counted_flops(step) == bench.step_flops(case.classifier, case.G, case.batch)

@@ -56,6 +56,7 @@ def fake_kernel(monkeypatch):
 
 def test_kernel_detection(monkeypatch):
     monkeypatch.delenv("GBC_FAST", raising=False)
+    monkeypatch.delenv("GBC_WIDGETS", raising=False)
     fake_kernel(monkeypatch)
     assert widgets.widgets_available() is True
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # ipywidgets missing
@@ -63,6 +64,18 @@ def test_kernel_detection(monkeypatch):
     monkeypatch.setenv("GBC_FAST", "1")
     monkeypatch.delitem(sys.modules, "ipywidgets")
     assert widgets.widgets_available() is False
+
+
+def test_gbc_widgets_0_forces_the_static_figure(monkeypatch):
+    monkeypatch.delenv("GBC_FAST", raising=False)
+    fake_kernel(monkeypatch)
+    monkeypatch.setenv("GBC_WIDGETS", "1")
+    assert widgets.widgets_available() is True
+    monkeypatch.setenv("GBC_WIDGETS", "0")
+    assert widgets.widgets_available() is False
+    calls = []
+    out = widgets.interactive_or_static(make_fn(calls), {"n": 4}, n=(1, 10))
+    assert isinstance(out, Figure) and calls == [(4, 1.0, "t")]
 
 
 def test_without_ipywidgets_static(monkeypatch):

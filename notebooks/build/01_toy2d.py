@@ -1,27 +1,16 @@
-"""Write notebooks/01_toy2d.ipynb (cells only; execute it to store outputs).
+"""Write notebooks/01_toy2d.ipynb:
 
-    .venv/bin/python notebooks/build/01_toy2d.py             # cells only
-    .venv/bin/python notebooks/build/01_toy2d.py --execute   # cells, then a full run stored in place
-    .venv/bin/python notebooks/build/01_toy2d.py --keep-outputs  # text edits: keep stored outputs
-    GBC_FAST=1 .venv/bin/pytest -q --nbval-lax notebooks/01_toy2d.ipynb
+    .venv/bin/python notebooks/build/01_toy2d.py [--execute | --keep-outputs]   # see _nb.py
 """
 
+import sys
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+sys.path.insert(0, str(Path(__file__).parent))
+from _nb import Notebook  # noqa: E402
 
-OUT = Path(__file__).resolve().parents[1] / "01_toy2d.ipynb"
-
-cells = []
-
-
-def md(text):
-    cells.append(new_markdown_cell(text.strip("\n")))
-
-
-def code(text):
-    cells.append(new_code_cell(text.strip("\n")))
+NB = Notebook("01_toy2d")
+md, code = NB.md, NB.code
 
 
 md(r"""
@@ -670,39 +659,5 @@ notebook's own numbers for the default rows are in §2 (classifier), §5 (identi
    generator. What would play the part of the grid dictionary?
 """)
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"},
-    "gbc_teach": {"needs_gpu": False, "fast_minutes": 1, "full_minutes": 3},
-})
-
-def keep_outputs(nb, old_path):
-    """Copy the stored outputs of every code cell whose source is unchanged (text edits need no
-    re-run); refuse when a code cell changed, since its outputs would then be stale."""
-    old = nbformat.read(old_path, as_version=4)
-    old_code = [c for c in old.cells if c.cell_type == "code"]
-    new_code = [c for c in nb.cells if c.cell_type == "code"]
-    if [c.source for c in old_code] != [c.source for c in new_code]:
-        raise SystemExit("code cells changed: execute the notebook again (--execute)")
-    for a, b in zip(old_code, new_code):
-        b.outputs, b.execution_count = a.outputs, a.execution_count
-    nb.metadata = {**old.metadata, **nb.metadata}
-
-
 if __name__ == "__main__":
-    import sys
-
-    if "--keep-outputs" in sys.argv:  # markdown edits only: keep the stored full-run outputs
-        keep_outputs(nb, OUT)
-    nbformat.write(nb, OUT)
-    print(f"wrote {OUT}")
-    if "--execute" in sys.argv:  # store the outputs of a run (full mode unless GBC_FAST=1)
-        import time
-
-        from nbclient import NotebookClient
-
-        t0 = time.perf_counter()
-        NotebookClient(nb, timeout=3600, kernel_name="python3",
-                       resources={"metadata": {"path": str(OUT.parent)}}).execute()
-        nbformat.write(nb, OUT)
-        print(f"executed in {time.perf_counter() - t0:.0f} s and stored the outputs in {OUT}")
+    NB.main(needs_gpu=False, fast_minutes=1, full_minutes=3)

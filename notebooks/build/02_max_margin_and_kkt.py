@@ -1,25 +1,16 @@
-"""Write notebooks/02_max_margin_and_kkt.ipynb (cells only; execute it to store outputs).
+"""Write notebooks/02_max_margin_and_kkt.ipynb:
 
-    .venv/bin/python notebooks/build/02_max_margin_and_kkt.py
-    .venv/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/02_max_margin_and_kkt.ipynb
+    .venv/bin/python notebooks/build/02_max_margin_and_kkt.py [--execute | --keep-outputs]   # see _nb.py
 """
 
+import sys
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+sys.path.insert(0, str(Path(__file__).parent))
+from _nb import Notebook  # noqa: E402
 
-OUT = Path(__file__).resolve().parents[1] / "02_max_margin_and_kkt.ipynb"
-
-cells = []
-
-
-def md(text):
-    cells.append(new_markdown_cell(text.strip("\n")))
-
-
-def code(text):
-    cells.append(new_code_cell(text.strip("\n")))
+NB = Notebook("02_max_margin_and_kkt")
+md, code = NB.md, NB.code
 
 
 md(r"""
@@ -415,12 +406,5 @@ md(r"""
    KKT residual came out near 1?
 """)
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"},
-    "gbc_teach": {"needs_gpu": False, "fast_minutes": 1, "full_minutes": 4},
-})
-
 if __name__ == "__main__":
-    nbformat.write(nb, OUT)
-    print(f"wrote {OUT}")
+    NB.main(needs_gpu=False, fast_minutes=1, full_minutes=4)

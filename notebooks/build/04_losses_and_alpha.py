@@ -1,26 +1,18 @@
-"""Write notebooks/04_losses_and_alpha.ipynb (cells only; execute it to store outputs).
+"""Write notebooks/04_losses_and_alpha.ipynb:
 
-    .venv/bin/python scripts/toy_ablation.py                          # the ablation, cached (~20 min)
-    .venv/bin/python notebooks/build/04_losses_and_alpha.py --execute  # cells + a full run stored
-    .venv/bin/python notebooks/build/04_losses_and_alpha.py --keep-outputs  # markdown edits only
+    .venv/bin/python notebooks/build/04_losses_and_alpha.py [--execute | --keep-outputs]   # see _nb.py
+
+Run scripts/toy_ablation.py first (the ablation, cached in outputs/, ~20 min).
 """
 
+import sys
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+sys.path.insert(0, str(Path(__file__).parent))
+from _nb import Notebook  # noqa: E402
 
-OUT = Path(__file__).resolve().parents[1] / "04_losses_and_alpha.ipynb"
-
-cells = []
-
-
-def md(text):
-    cells.append(new_markdown_cell(text.strip("\n")))
-
-
-def code(text):
-    cells.append(new_code_cell(text.strip("\n")))
+NB = Notebook("04_losses_and_alpha")
+md, code = NB.md, NB.code
 
 
 md(r"""
@@ -665,47 +657,5 @@ md(r"""
    parameters should Π keep?
 """)
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"},
-    "gbc_teach": {"needs_gpu": False, "fast_minutes": 1, "full_minutes": 4},
-})
-
-
-def keep_outputs(nb, old_path):
-    """Copy the stored outputs of every code cell whose source is unchanged (text edits need no
-    re-run); refuse when a code cell changed, since its outputs would then be stale."""
-    old = nbformat.read(old_path, as_version=4)
-    old_code = [c for c in old.cells if c.cell_type == "code"]
-    new_code = [c for c in nb.cells if c.cell_type == "code"]
-    if [c.source for c in old_code] != [c.source for c in new_code]:
-        raise SystemExit("code cells changed: execute the notebook again (--execute)")
-    for a, b in zip(old_code, new_code):
-        b.outputs, b.execution_count = a.outputs, a.execution_count
-    nb.metadata = {**old.metadata, **nb.metadata}
-
-
 if __name__ == "__main__":
-    import sys
-
-    if "--keep-outputs" in sys.argv:  # markdown edits only: keep the stored full-run outputs
-        keep_outputs(nb, OUT)
-    nbformat.write(nb, OUT)
-    print(f"wrote {OUT}")
-    if "--execute" in sys.argv:  # store the outputs of a run (full mode unless GBC_FAST=1)
-        import time
-
-        from nbclient import NotebookClient
-
-        t0 = time.perf_counter()
-        client = NotebookClient(nb, timeout=3600, kernel_name="python3",
-                                resources={"metadata": {"path": str(OUT.parent)}})
-        with client.setup_kernel():
-            # the stored file has no widget frontend: store the static figures (a silent
-            # preamble, not a cell); in JupyterLab the same cells show the sliders
-            client.kc.execute("import gbc_teach.widgets as _w; _w.widgets_available = lambda: False",
-                              silent=True)
-            for i, cell in enumerate(nb.cells):
-                client.execute_cell(cell, i)
-        nbformat.write(nb, OUT)
-        print(f"executed in {time.perf_counter() - t0:.0f} s and stored the outputs in {OUT}")
+    NB.main(needs_gpu=False, fast_minutes=1, full_minutes=4)
