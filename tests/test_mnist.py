@@ -125,3 +125,37 @@ def test_gauge_train_mode_bn_cannot_see_batch_affine_maps_and_stretch_removes_th
     s1, s2 = mnist.stretch(x), mnist.stretch(0.3 * x + 0.2)
     assert torch.allclose(s1, s2, atol=1e-4)
     assert float(s1.min()) == 0.0 and float(s1.max()) == 1.0
+
+
+def test_best_ssim_agrees_with_recovery():
+    from gbc_teach.image_metrics import recovery
+
+    g = torch.Generator().manual_seed(0)
+    tx, cx, rx = (torch.rand(n, 1, 28, 28, generator=g) for n in (12, 15, 9))
+    ty, cy, ry = torch.arange(12) % 3, torch.arange(15) % 3, torch.arange(9) % 3
+    cx[:3] = tx[:3] + 0.01  # near copies of three training images (same classes 0, 1, 2)
+    b_c, b_r = mnist.best_ssim(tx, ty, cx, cy), mnist.best_ssim(tx, ty, rx, ry)
+    rec = recovery(tx, ty, cx, cy, rx, ry, metric="ssim")
+    assert rec["share"] == pytest.approx(float((b_c > b_r).mean()))
+    assert rec["mean"] == pytest.approx(float(b_c.mean()), abs=1e-6)
+    assert rec["ref_mean"] == pytest.approx(float(b_r.mean()), abs=1e-6)
+    assert (b_c[:3] > 0.9).all()
+    # a class with no candidates can never be recovered
+    assert np.isneginf(mnist.best_ssim(tx, ty, cx[cy != 2], cy[cy != 2])[ty.numpy() == 2]).all()
+
+
+def test_markdown_and_targets():
+    row = dict(evaluator_accuracy=0.5, ssim_recovery_share=0.0, ssim_recovery_mean=0.3,
+               l2_recovery_share=0.0, frechet=30.0, diversity=5.0)
+    m = {"gbc": dict(row, evaluator_accuracy=0.95, frechet=9.0, ssim_recovery_share=0.6),
+         "naive": row, "bnstat": dict(row, frechet=20.0),
+         "real": dict(row, frechet=3.0, ssim_recovery_share=0.5)}
+    table = mnist.markdown_table(m)
+    assert table.count("\n") == 5 and "| gbc | 0.950 |" in table
+    rows = mnist.target_rows(m)
+    assert len(rows) == 5 and all(r["met"] for r in rows)
+    m["gbc"]["frechet"] = 9.1  # just above 3 × real
+    assert [r["met"] for r in mnist.target_rows(m)] == [True, True, True, False, True]
+    assert "**no**" in mnist.targets_markdown(m)
+    multi = {"gbc": dict(row, evaluator_accuracy=0.85), "real": row, "classifiers": [{}, {}]}
+    assert [r["met"] for r in mnist.target_rows(multi)] == [True]
