@@ -102,6 +102,10 @@ class GBCObjective(nn.Module):
             v, qs = self.v_of(x.detach(), y, None if w is None else w.detach())
         tv = sum(float((a * b).sum()) for a, b in zip(self.t, v))
         vv = sum(float((b * b).sum()) for b in v)
+        if not vv > 0:  # also catches NaN
+            raise ValueError(f"E_p[∇_θ q] is {vv ** 0.5:g} on this batch of {len(x)} samples: the "
+                             "classifier's margin gradients vanish (all ReLUs dead, or a saturated "
+                             "output?), so α = ⟨Πθ, v⟩/‖v‖² is undefined")
         alpha = tv / vv if tv > 0 else math.sqrt(self.t_sq / vv)
         self.log_alpha.fill_(math.log(alpha))
         self.log_qmin.fill_(math.log(self.lam_max * self.t_sq / alpha))

@@ -162,3 +162,14 @@ def test_bad_modes():
         GBCObjective(clf, torch.ones(2, dtype=torch.bool), 0.5, 3, qmin_mode="fixed")
     with pytest.raises(ValueError, match="alpha_mode"):
         GBCObjective(clf, torch.ones(2, dtype=torch.bool), 0.5, 3, alpha_mode="oracle")
+
+
+def test_vanishing_margin_gradients_get_a_clear_error():
+    """A dead classifier (every ReLU off) has E[∇q] = 0: α is undefined, say so."""
+    clf = MLP(2, [4], 3, bias=False)
+    with torch.no_grad():
+        clf.net[0].weight.fill_(-1.0)  # x > 0 below: every hidden unit is off
+    obj = GBCObjective(clf, torch.ones(2, dtype=torch.bool), 0.5, 3)
+    x, y = torch.rand(6, 2) + 0.1, torch.arange(6) % 3
+    with pytest.raises(ValueError, match="gradients vanish"):
+        obj(x, y)
