@@ -68,7 +68,7 @@ from torch.func import functional_call, grad, vmap
 from gbc_teach.homogeneity import solve_lambda
 from gbc_teach.losses import GBCObjective
 from gbc_teach.margins import q as margin
-from gbc_teach.models import MLP, Generator
+from gbc_teach.models import MLP, Generator, UpConv
 
 # ---------------------------------------------------------------- defaults (named constants)
 # The MNIST experiment's defaults are gbc_teach.mnist.MnistConfig's (classifier 784-256-256-10
@@ -115,23 +115,30 @@ def mnist_generator() -> nn.Module:
 
 # ---------------------------------------------------------------- analytic FLOPs
 def layer_macs(model: nn.Module) -> list[int]:
-    """Multiply-adds per sample of every nn.Linear and nn.Conv2d, in forward order.
+    """Multiply-adds per sample of every nn.Linear, nn.Conv2d and UpConv, in forward order.
 
     An MLP needs no input; a generator with convolutions (whose cost depends on the feature-map
     size) is run once on a batch of 2 from its own training_batch, with hooks recording each
-    layer's output shape.
+    layer's output shape. An UpConv (upsample + 3×3 conv on the small grid) is one transposed
+    convolution, kernel 4, stride 2: 16·C_in·C_out per input pixel.
     """
-    if not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+    convs = (nn.Conv2d, UpConv)
+    if not any(isinstance(m, convs) for m in model.modules()):
         return [m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear)]
     macs = []
 
     def hook(m, inputs, out):
+        if isinstance(m, UpConv):
+            _, H, W = inputs[0].shape[1:]
+            macs.append(H * W * 16 * m.conv.out_channels * m.conv.in_channels)
+            return
         per_out = m.in_features if isinstance(m, nn.Linear) else \
             m.in_channels // m.groups * math.prod(m.kernel_size)
         macs.append(out[0].numel() * per_out)
 
+    upconv_inner = {id(m.conv) for m in model.modules() if isinstance(m, UpConv)}
     hooks = [m.register_forward_hook(hook) for m in model.modules()
-             if isinstance(m, (nn.Linear, nn.Conv2d))]
+             if isinstance(m, (nn.Linear, *convs)) and id(m) not in upconv_inner]
     try:
         with torch.no_grad():
             model.training_batch(2, torch.Generator().manual_seed(0))

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from gbc_teach.models import MLP, Generator, ReLU, SmallCNN, kaiming_init, surrogate_relu
+from gbc_teach.models import MLP, Generator, ReLU, SmallCNN, UpConv, kaiming_init, surrogate_relu
 
 
 def test_relu_forward_exact_backward_sigmoid():
@@ -131,3 +131,19 @@ def test_classifiers_shapes_and_init():
     lin = kaiming_init(nn.Linear(400, 50), scale=0.5)
     assert float(lin.weight.std()) == pytest.approx(0.5 * (2 / 400) ** 0.5, rel=0.05)
     assert (lin.bias == 0).all()
+
+
+@pytest.mark.parametrize("c_in,c_out,H,W", [(3, 2, 5, 4), (4, 1, 7, 7)])
+def test_upconv_equals_upsample_then_conv(c_in, c_out, H, W):
+    """UpConv is nearest ×2 upsampling then the 3×3 conv, values and gradients, to float64 precision."""
+    torch.manual_seed(0)
+    m = UpConv(c_in, c_out).double()
+    ref = torch.nn.Sequential(torch.nn.Upsample(scale_factor=2), m.conv)
+    h = torch.randn(3, c_in, H, W, dtype=torch.float64, requires_grad=True)
+    a, b = m(h), ref(h)
+    assert a.shape == (3, c_out, 2 * H, 2 * W)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    g = torch.randn_like(a)
+    for x, y in zip(torch.autograd.grad((a * g).sum(), [h, m.conv.weight, m.conv.bias]),
+                    torch.autograd.grad((b * g).sum(), [h, m.conv.weight, m.conv.bias])):
+        torch.testing.assert_close(x, y, rtol=0, atol=1e-11)
