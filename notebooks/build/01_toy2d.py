@@ -624,6 +624,7 @@ notebook's own numbers for the default rows are in §2 (classifier), §5 (identi
 | generator, q_min tied to α (λ_max‖Πθ‖²/α) | estimate drifts 3–5× too high, recall collapses (as in the prototype) |
 | generator, free q_min (default) | estimate drifts ~1.1–1.8× too high |
 | naive baseline on the lifted classifier | samples collapse to a class core: precision high, recall 0 |
+| generator: 1, 2 or 4 codes; 8000 steps; β 0.3 or 2; κ 0.5; stationarity-only warm-up; slower q_min lr | mean recall 0.64–0.82 on seeds 0–2; the best (1 code, 0.82) gets 0.71–0.74 on seeds 3–5, so none is a real gain over the default (FINDINGS.md §3b) |
 
 ## Summary
 
