@@ -382,7 +382,8 @@ md(r"""
 GBC 0.684 / naive 0.512 / BN-stat 0.938, Fréchet GBC 307 / BN-stat 100 / real 3.8, SSIM recovery share
 GBC 0.000 against real 0.488, and a classifier KKT residual of 0.786 (an earlier version of the
 package, before its generator's upsample-convs became `models.UpConv`: the same function, but float
-rounding sends 1,000 Adam steps elsewhere; a run just before that change gave GBC 0.612 / naive 0.580).
+rounding sends 1,000 Adam steps elsewhere; runs of the same pipeline that differed only in such
+rounding gave GBC 0.612 / 0.596 / 0.630 and naive 0.580 / 0.596 / 0.558).
 The table above is this notebook's own run. The picture is the same in all: GBC is at or a little above
 the naive baseline on accuracy, BN-statistics matching produces far more recognisable and realistic
 digits, and GBC recovers none of the training images. Run-to-run differences of a few points are
@@ -436,7 +437,7 @@ md(r"""
 2. The conditions *do* carry information about the training set: fresh real digits score
    $L_{\rm stat}$ ≈ 0.96, the training images ≈ 0.64. A generator that reproduced the training images
    would be far better than one that drew other real digits.
-3. But the training images are not the *optimum*: the GBC samples reach $L_{\rm stat}$ ≈ 0.54, lower
+3. But the training images are not the *optimum*: the GBC samples reach $L_{\rm stat}$ ≈ 0.55, lower
    than the training images, with images that look nothing like them (SSIM recovery 0, low diversity).
    Far from a KKT point, $\Pi\theta$ is a direction that unnatural images explain better than the real
    training set, and the generator, doing its job on the loss, goes there. Nothing in the loss asks for

@@ -179,8 +179,8 @@ display(Markdown(mnist.targets_markdown(m)))
 
 md(r"""
 **Against one classifier.** Notebook 05's single classifier on the same 500 images, with the same
-generator settings, gave GBC an evaluator accuracy of 0.596 in its stored full run (seed 0; naive 0.596,
-BN-statistics matching 0.916). Compare the number above with it and
+generator settings, gave GBC an evaluator accuracy of 0.630 in its stored full run (seed 0; naive 0.558,
+BN-statistics matching 0.930). Compare the number above with it and
 with your own run of notebook 05: splitting the labels between two smaller tasks changes each
 classifier's margins and KKT residual, and so what each half of the generator can learn.
 
