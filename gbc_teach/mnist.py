@@ -19,11 +19,9 @@ batch, running statistics frozen); the baselines use the deployed, eval-mode cla
 from __future__ import annotations
 
 import copy
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -533,232 +531,18 @@ def run_mnist_multi(seed: int = 0, cfg: MnistConfig | None = None, progress: boo
             "real": (imgs["pool_a"], labs["pool_a"])}
 
 
-# -------------------------------------------------------------------------------- artifacts
-def nearest_figure(train_x, train_y, x, y, per_class: int = 2, label: str = "GBC"):
-    """Training images (top of each pair) above their most similar (SSIM) same-class sample;
-    `label` names the candidate set (e.g. "real pool")."""
-    import matplotlib.pyplot as plt
+# the figures, tables, artifacts and CLI live in mnist_report; re-exported for one namespace
+from .mnist_report import (  # noqa: E402
+    add_mnist_commands,
+    best_ssim,
+    markdown_table,
+    nearest_figure,
+    summary,
+    target_rows,
+    targets_markdown,
+    write_artifacts,
+)
 
-    from .image_metrics import ssim_matrix
-
-    tops, bots, labels = [], [], []
-    for c in np.unique(train_y.numpy()):
-        it = np.flatnonzero(train_y.numpy() == c)[:per_class]
-        ic = np.flatnonzero(y.numpy() == c)
-        if len(ic) == 0:
-            continue
-        S = ssim_matrix(train_x[it], x[ic])  # (per_class, n_c)
-        for row, i in zip(S, it):
-            tops.append(train_x[i, 0].numpy())
-            bots.append(x[ic[int(row.argmax())], 0].numpy())
-            labels.append(f"{c}: {float(row.max()):.2f}")
-    n = len(tops)
-    fig, axes = plt.subplots(2, n, figsize=(0.75 * n, 1.9), squeeze=False)
-    for j in range(n):
-        for i, im in enumerate((tops[j], bots[j])):
-            axes[i, j].imshow(im, cmap="gray", vmin=0, vmax=1)
-            axes[i, j].set_xticks([])
-            axes[i, j].set_yticks([])
-        axes[1, j].set_xlabel(labels[j], fontsize=6)
-    axes[0, 0].set_ylabel("train", fontsize=7)
-    axes[1, 0].set_ylabel(f"nearest\n{label}", fontsize=7)
-    fig.tight_layout(pad=0.2)
-    return fig
-
-
-def best_ssim(train_x, train_y, x, y) -> np.ndarray:
-    """Each training image's best SSIM with a same-class image of (x, y); −inf if none.
-
-    The per-image scores behind `image_metrics.recovery`: its share is the mean of
-    best_ssim(train, cand) > best_ssim(train, reference).
-    """
-    from .image_metrics import ssim_matrix
-
-    ty, yy = np.asarray(train_y), np.asarray(y)
-    out = np.full(len(ty), -np.inf)
-    for c in np.unique(ty):
-        it, ic = np.flatnonzero(ty == c), np.flatnonzero(yy == c)
-        if len(ic):
-            out[it] = ssim_matrix(train_x[it], x[ic]).max(1).values.double().cpu().numpy()
-    return out
-
-
-def markdown_table(m: dict, rows=("gbc", "naive", "bnstat", "real"), keys=None,
-                   digits: int = 3) -> str:
-    """A markdown table of the per-method metrics m[row][key] (rows missing from m skipped)."""
-    keys = keys or ("evaluator_accuracy", "ssim_recovery_share", "ssim_recovery_mean",
-                    "l2_recovery_share", "frechet", "diversity")
-    lines = ["| method | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for r in rows:
-        if r in m:
-            cells = [f"{m[r][k]:.{digits}f}" if k in m[r] else "—" for k in keys]
-            lines.append(f"| {r} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def target_rows(m: dict) -> list[dict]:
-    """The targets of the MNIST experiments (GitHub issue 4) against the measured metrics.
-
-    Single classifier (m has 'naive'): GBC evaluator accuracy ≥ 0.9 and above both baselines;
-    Fréchet below both baselines and ≤ 3× real; SSIM recovery share above real's.
-    Several classifiers (m has 'classifiers'): evaluator accuracy over ten digits ≥ 0.85.
-    Each row: {'target', 'measured', 'met'}.
-    """
-    g, real = m["gbc"], m["real"]
-    if "classifiers" in m:
-        return [{"target": "evaluator accuracy over ten digits ≥ 0.85",
-                 "measured": f"{g['evaluator_accuracy']:.3f}",
-                 "met": g["evaluator_accuracy"] >= 0.85}]
-    acc = {k: m[k]["evaluator_accuracy"] for k in ("gbc", "naive", "bnstat")}
-    fr = {k: m[k]["frechet"] for k in ("gbc", "naive", "bnstat", "real")}
-    return [
-        {"target": "GBC evaluator accuracy ≥ 0.9", "measured": f"{acc['gbc']:.3f}",
-         "met": acc["gbc"] >= 0.9},
-        {"target": "GBC evaluator accuracy above naive and BN-stat",
-         "measured": f"{acc['gbc']:.3f} vs {acc['naive']:.3f}, {acc['bnstat']:.3f}",
-         "met": acc["gbc"] > max(acc["naive"], acc["bnstat"])},
-        {"target": "GBC Fréchet below naive and BN-stat",
-         "measured": f"{fr['gbc']:.3g} vs {fr['naive']:.3g}, {fr['bnstat']:.3g}",
-         "met": fr["gbc"] < min(fr["naive"], fr["bnstat"])},
-        {"target": "GBC Fréchet ≤ 3 × real",
-         "measured": f"{fr['gbc']:.3g} vs 3 × {fr['real']:.3g} = {3 * fr['real']:.3g}",
-         "met": fr["gbc"] <= 3 * fr["real"]},
-        {"target": "GBC SSIM recovery share above real",
-         "measured": f"{g['ssim_recovery_share']:.3f} vs {real['ssim_recovery_share']:.3f}",
-         "met": g["ssim_recovery_share"] > real["ssim_recovery_share"]},
-    ]
-
-
-def targets_markdown(m: dict) -> str:
-    """target_rows(m) as a markdown table."""
-    lines = ["| target | measured | met |", "|---|---|---|"]
-    lines += [f"| {r['target']} | {r['measured']} | {'yes' if r['met'] else '**no**'} |"
-              for r in target_rows(m)]
-    return "\n".join(lines)
-
-
-def _savefig(fig, path: Path) -> None:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    from .utils import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(buf.getvalue(), path)
-
-
-def _save_npz(path: Path, **arrays) -> None:
-    import io
-
-    from .utils import atomic_write_bytes
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(buf.getvalue(), path)
-
-
-def _u8(x: torch.Tensor) -> np.ndarray:
-    return (x[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()  # (N, 28, 28)
-
-
-def write_artifacts(res: dict, out: Path, per_row: int = 10) -> None:
-    """metrics.json, samples.png (one row a class, per method), nearest.png, samples.npz,
-    train_subset.npz — each written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from .plots import image_grid
-    from .utils import atomic_write_json
-
-    out.mkdir(parents=True, exist_ok=True)
-    tx, ty = res["train"]
-    x, y = res["samples"]["gbc"]
-    _savefig(image_grid(x, y, nrow=per_row), out / "samples.png")
-    for name, (xb, yb) in res["samples"].items():
-        if name != "gbc":
-            _savefig(image_grid(xb, yb, nrow=per_row), out / f"samples_{name}.png")
-    _savefig(nearest_figure(tx, ty, x, y), out / "nearest.png")
-    arrays = {"images": _u8(x), "labels": y.numpy()}
-    for name, (xb, yb) in res["samples"].items():
-        if name != "gbc":
-            arrays[f"{name}_images"], arrays[f"{name}_labels"] = _u8(xb), yb.numpy()
-    _save_npz(out / "samples.npz", **arrays)
-    _save_npz(out / "train_subset.npz", images=_u8(tx), labels=ty.numpy(),
-              indices=np.asarray(res["split"]["train"]))
-    atomic_write_json(res["metrics"], out / "metrics.json")
-
-
-# -------------------------------------------------------------------------------------- CLI
-SUMMARY_KEYS = ("evaluator_accuracy", "ssim_recovery_share", "l2_recovery_share", "frechet",
-                "diversity")
-
-
-def summary(m: dict) -> str:
-    """A short table of the per-method metrics."""
-    rows = [k for k in ("gbc", "naive", "bnstat", "real") if k in m]
-    lines = [f"{'':8s}" + "".join(f"{k:>21s}" for k in SUMMARY_KEYS)]
-    for r in rows:
-        lines.append(f"{r:8s}" + "".join(f"{m[r][k]:21.4f}" for k in SUMMARY_KEYS))
-    return "\n".join(lines)
-
-
-def _config_from_args(args) -> MnistConfig:
-    cfg = (MnistConfig.paper() if args.paper else MnistConfig.fast() if args.fast
-           else MnistConfig())
-    over = {}
-    if args.device:
-        over["device"] = args.device
-    for kv in args.set or []:
-        key, _, val = kv.partition("=")
-        if key not in MnistConfig.__dataclass_fields__:
-            raise ValueError(f"--set: unknown setting {key!r}")
-        over[key] = None if val == "None" else json.loads(val) if val[:1] in "-0123456789.[tf" \
-            else val
-    return replace(cfg, **over)
-
-
-def _cmd(args, multi: bool) -> int:
-    from .utils import ensure_writable_dir
-
-    out = ensure_writable_dir(args.out)
-    cfg = _config_from_args(args)
-    fn = run_mnist_multi if multi else run_mnist
-    res = fn(args.seed, cfg, progress=not args.quiet, data_dir=args.data)
-    res["metrics"]["fast"] = bool(args.fast)
-    write_artifacts(res, out)
-    m = res["metrics"]
-    if m["data"]["fallback"]:
-        print(FALLBACK_BANNER, file=sys.stderr)
-    clf = m.get("classifier") or m["classifiers"]
-    print(json.dumps({"data.split": m["data"]["split"], "classifier": clf}, indent=1,
-                     default=str)[:2000])
-    print(summary(m))
-    print(f"seconds: {m['seconds']:.0f}; wrote {out}/metrics.json, samples.png, nearest.png, "
-          "samples.npz, train_subset.npz")
-    return 0
-
-
-def add_mnist_commands(subparsers) -> None:
-    """`gbc-teach mnist` and `gbc-teach mnist-multi` (called by cli.build_parser)."""
-    for name, multi, help_ in (
-            ("mnist", False, "MNIST: generator from one classifier, naive and BN-stat baselines"),
-            ("mnist-multi", True, "MNIST: one generator from two classifiers (digits 0-4, 5-9)")):
-        p = subparsers.add_parser(name, help=help_)
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--out", default=f"outputs/{name}")
-        p.add_argument("--fast", action="store_true", help="tiny CI profile (about a minute)")
-        p.add_argument("--paper", action="store_true",
-                       help="paper scale (GPU profile; implies --device cuda unless given)")
-        p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cpu)")
-        p.add_argument("--data", default=None, help="folder with MNIST IDX files "
-                       "(default: $GBC_DATA_DIR, ./data; else the flagged sklearn fallback)")
-        p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="override one MnistConfig field, e.g. --set gen_steps=3000")
-        p.add_argument("--quiet", action="store_true", help="no progress bars")
-        p.set_defaults(fn=lambda a, multi=multi: _cmd(a, multi))
-
-
-__all__ = ["MnistConfig", "run_mnist", "run_mnist_multi", "add_mnist_commands"]
+__all__ = ["MnistConfig", "run_mnist", "run_mnist_multi", "add_mnist_commands", "best_ssim",
+           "markdown_table", "nearest_figure", "summary", "target_rows", "targets_markdown",
+           "write_artifacts"]
