@@ -414,8 +414,10 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
 
     n_samples = cfg.n_samples or cfg.n_pool
     runs = {}
-    for name, steps in (("gbc", cfg.gen_steps), ("naive", cfg.naive_steps),
-                        ("bnstat", cfg.bnstat_steps)):
+    methods = [("gbc", cfg.gen_steps), ("naive", cfg.naive_steps), ("bnstat", cfg.bnstat_steps)]
+    if not cfg.bn:  # BN-statistics matching needs running statistics to match
+        methods = methods[:2]
+    for name, steps in methods:
         t1 = time.perf_counter()
         seed_everything(seed + {"gbc": 1000, "naive": 2000, "bnstat": 3000}[name])
         G = make_generator(cfg).to(dev)
@@ -441,6 +443,8 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
 
     metrics = {"seed": seed, "config": asdict(cfg), "data": s["info"], "classifier": clf,
                "evaluator": _evaluator_row(s)}
+    if not cfg.bn:
+        metrics["bnstat_skipped"] = "the classifier has no batch norm (bn=False): no statistics to match"
     ref = (imgs["pool_b"], labs["pool_b"])
     for name, r in runs.items():
         row = image_metrics(r["x"], r["y"], imgs["train"], labs["train"], ref, s["fref"], s["ev"])

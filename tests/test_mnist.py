@@ -159,3 +159,24 @@ def test_markdown_and_targets():
     assert "**no**" in mnist.targets_markdown(m)
     multi = {"gbc": dict(row, evaluator_accuracy=0.85), "real": row, "classifiers": [{}, {}]}
     assert [r["met"] for r in mnist.target_rows(multi)] == [True]
+
+
+def test_targets_without_bnstat_row():
+    """A classifier without batch norm has no BN-stat baseline: targets compare against naive only."""
+    row = dict(evaluator_accuracy=0.5, ssim_recovery_share=0.0, frechet=30.0)
+    m = {"gbc": dict(row, evaluator_accuracy=0.6, frechet=40.0), "naive": row,
+         "real": dict(row, frechet=3.0, ssim_recovery_share=0.5)}
+    rows = mnist.target_rows(m)
+    assert rows[1]["target"] == "GBC evaluator accuracy above naive" and rows[1]["met"]
+    assert rows[2]["target"] == "GBC Fréchet below naive" and not rows[2]["met"]
+
+
+def test_run_mnist_without_bn_skips_bnstat(tmp_path):
+    cfg = mnist.MnistConfig.fast(bn=False, bias=False, lam_choice="uniform", n_eval_images=300,
+                                 eval_epochs=1, clf_steps=20, gen_steps=5, naive_steps=5)
+    res = mnist.run_mnist(0, cfg, data_dir=tmp_path / "no-mnist-here")
+    m = res["metrics"]
+    assert "bnstat" not in m and "bn=False" in m["bnstat_skipped"]
+    assert set(res["samples"]) == {"gbc", "naive"}
+    mnist.write_artifacts(res, tmp_path / "out")
+    assert (tmp_path / "out" / "metrics.json").exists()
