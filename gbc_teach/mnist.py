@@ -154,6 +154,12 @@ def make_classifier(cfg: MnistConfig, n_classes: int = 10) -> nn.Module:
     return MLP(784, [cfg.width, cfg.width], n_classes, bn=cfg.bn, bias=cfg.bias, act=cfg.act)
 
 
+def architecture(cfg: MnistConfig) -> str:
+    """e.g. '784-256-256-10, Linear-BN-relu' or '784-256-256-10, Linear-relu, no biases'."""
+    layer = "-".join(["Linear"] + (["BN"] * cfg.bn) + [cfg.act])
+    return f"784-{cfg.width}-{cfg.width}-10, {layer}" + ("" if cfg.bias else ", no biases")
+
+
 def train_mnist_classifier(X, y, cfg: MnistConfig, n_classes: int = 10, progress=False):
     """The paper's classifier trained full-batch, training-mode BN; returns (model, Λ, history)."""
     from .homogeneity import solve_lambda
@@ -398,7 +404,7 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
     t_clf = time.perf_counter()
     kkt = kkt_fit(frozen_copy(model, "train"), X, y, lam.Pi.to(dev), pairs=cfg.kkt_pairs,
                   chunk=cfg.kkt_chunk)
-    clf = {"architecture": f"784-{cfg.width}-{cfg.width}-10, Linear-BN-{cfg.act}",
+    clf = {"architecture": architecture(cfg),
            "train_accuracy": clf_hist["train_acc"][-1],
            "test_accuracy": accuracy(model, s["test_x"].to(dev), s["test_y"].to(dev)),
            "n_test": int(len(s["test_y"])),

@@ -177,6 +177,7 @@ def test_run_mnist_without_bn_skips_bnstat(tmp_path):
     res = mnist.run_mnist(0, cfg, data_dir=tmp_path / "no-mnist-here")
     m = res["metrics"]
     assert "bnstat" not in m and "bn=False" in m["bnstat_skipped"]
+    assert m["classifier"]["architecture"] == "784-64-64-10, Linear-relu, no biases"
     assert set(res["samples"]) == {"gbc", "naive"}
     mnist.write_artifacts(res, tmp_path / "out")
     assert (tmp_path / "out" / "metrics.json").exists()
