@@ -22,8 +22,8 @@ from dataclasses import asdict, fields
 
 import torch
 
-from .kkt import flat_Pi_theta, margin_jacobian, nnls_gram
-from .toy import ToyConfig
+from .kkt import constraints, flat_Pi_theta, margin_jacobian, nnls_gram
+from .toy import ToyConfig, train_gbc  # noqa: F401  (train_gbc: part of this API)
 
 # ---------------------------------------------------------------------------------------------
 # §5: α from the KKT conditions
@@ -32,16 +32,8 @@ from .toy import ToyConfig
 def constraint_values(model, X: torch.Tensor, y: torch.Tensor, pairs: bool = True) -> torch.Tensor:
     """The constraint values in the row order of `kkt.margin_jacobian`: f_y − f_j for every
     point i and wrong class j (pairs=True), or q_i (pairs=False)."""
-    from .margins import q as margin
-
     with torch.no_grad():
-        logits = model(X)
-    if not pairs or logits.shape[1] == 1:
-        return margin(logits, y)
-    C = logits.shape[1]
-    rows = [(i, j) for i in range(len(y)) for j in range(C) if j != int(y[i])]
-    idx, cls = torch.tensor([r[0] for r in rows]), torch.tensor([r[1] for r in rows])
-    return logits[idx, y[idx]] - logits[idx, cls]
+        return constraints(model(X), y, pairs)[0]
 
 
 def alpha_check(model, X: torch.Tensor, y: torch.Tensor, lam: torch.Tensor, Pi: torch.Tensor,
@@ -125,34 +117,6 @@ def with_overrides(cfg: ToyConfig, overrides: dict) -> ToyConfig:
     if bad:
         raise ValueError(f"unknown ToyConfig fields {sorted(bad)}")
     return ToyConfig(**{**asdict(cfg), **overrides})
-
-
-def train_gbc(model, lam, cfg: ToyConfig, seed: int, objective=None, progress: bool = False):
-    """The GBC generator of `run_toy2d` on a trained classifier; returns (G, objective, history).
-
-    Same seeding and restarts as run_toy2d (the restart with the lowest final L_stat is kept).
-    objective: a ready GBCObjective (e.g. `fixed_alpha_objective`), used for a single run.
-    """
-    from .gbc import train_generator
-    from .losses import GBCObjective
-    from .toy import toy_generator
-    from .utils import seed_everything
-
-    best = None
-    for restart in range(1 if objective is not None else getattr(cfg, "restarts", 1)):
-        seed_everything(seed + 1000 + 7919 * restart)  # as in run_toy2d
-        G = toy_generator(cfg)
-        obj = objective or GBCObjective(model, lam.Pi, lam.lam_max, cfg.n_classes,
-                                        qmin_mode=cfg.qmin_mode, beta=cfg.beta, kappa=cfg.kappa,
-                                        class_weights=cfg.class_weights,
-                                        alpha_mode=cfg.alpha_mode)
-        hist = train_generator(G, obj, steps=cfg.gen_steps, batch=cfg.batch, lr=cfg.gen_lr,
-                               lr_final=cfg.gen_lr_final, surrogate_a=cfg.surrogate_a,
-                               seed=seed + restart, progress=progress, desc="GBC generator")
-        # model selection by the training loss only: the generator never sees data
-        if best is None or hist["L_stat"][-1] < best[2]["L_stat"][-1]:
-            best = (G, obj, hist)
-    return best
 
 
 def fixed_alpha_objective(model, lam, cfg: ToyConfig, alpha: float):

@@ -29,6 +29,17 @@ class KKTResult:
         return int(self.support.sum())
 
 
+def constraints(logits: torch.Tensor, y: torch.Tensor, pairs: bool = True):
+    """The max-margin constraint values and the point index of each: f_y − f_j for every point i
+    and wrong class j (pairs=True, multi-class), else q_i (one per point)."""
+    if pairs and logits.shape[1] > 1:
+        C = logits.shape[1]
+        idx, cls = zip(*[(i, j) for i in range(len(y)) for j in range(C) if j != int(y[i])])
+        idx, cls = torch.tensor(idx), torch.tensor(cls)
+        return logits[idx, y[idx]] - logits[idx, cls], idx
+    return margin(logits, y), torch.arange(len(y))
+
+
 def margin_jacobian(model: nn.Module, X: torch.Tensor, y: torch.Tensor, pairs: bool = True,
                     chunk: int = 64):
     """Rows of constraint gradients, flattened over all parameters, float32; plus q (N,) and
@@ -43,13 +54,7 @@ def margin_jacobian(model: nn.Module, X: torch.Tensor, y: torch.Tensor, pairs: b
     params = [p for p in model.parameters()]
     logits = model(X)
     qs = margin(logits, y)
-    if pairs and logits.shape[1] > 1:
-        C = logits.shape[1]
-        idx, cls = zip(*[(i, j) for i in range(len(y)) for j in range(C) if j != int(y[i])])
-        idx, cls = torch.tensor(idx), torch.tensor(cls)
-        cons = logits[idx, y[idx]] - logits[idx, cls]
-    else:
-        idx, cons = torch.arange(len(y)), qs
+    cons, idx = constraints(logits, y, pairs)
     rows = []
     eye = torch.eye(len(cons), dtype=cons.dtype, device=cons.device)
     for i in range(0, len(cons), chunk):

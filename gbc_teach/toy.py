@@ -122,6 +122,33 @@ def toy_generator(cfg: ToyConfig):
                      n_codes=cfg.n_codes)
 
 
+def train_gbc(model, lam, cfg: ToyConfig, seed: int, objective=None, progress: bool = False):
+    """The GBC generator on a trained toy classifier; returns (G, objective, history).
+
+    cfg.restarts runs, each seeded from `seed`; the one with the lowest final L_stat is kept.
+    objective: a ready GBCObjective (e.g. `ablation.fixed_alpha_objective`), for a single run.
+    """
+    from .gbc import train_generator
+    from .losses import GBCObjective
+    from .utils import seed_everything
+
+    best = None
+    for restart in range(1 if objective is not None else cfg.restarts):
+        seed_everything(seed + 1000 + 7919 * restart)
+        G = toy_generator(cfg)
+        obj = objective or GBCObjective(model, lam.Pi, lam.lam_max, cfg.n_classes,
+                                        qmin_mode=cfg.qmin_mode, beta=cfg.beta, kappa=cfg.kappa,
+                                        class_weights=cfg.class_weights,
+                                        alpha_mode=cfg.alpha_mode)
+        hist = train_generator(G, obj, steps=cfg.gen_steps, batch=cfg.batch, lr=cfg.gen_lr,
+                               lr_final=cfg.gen_lr_final, surrogate_a=cfg.surrogate_a,
+                               seed=seed + restart, progress=progress, desc="GBC generator")
+        # model selection by the training loss only: the generator never sees data
+        if best is None or hist["L_stat"][-1] < best[2]["L_stat"][-1]:
+            best = (G, obj, hist)
+    return best
+
+
 def run_toy2d(seed: int = 0, cfg: ToyConfig | None = None, progress: bool = False) -> dict:
     """The whole toy experiment for one seed; returns metrics and everything needed to plot."""
     cfg = cfg or ToyConfig()
@@ -140,7 +167,6 @@ def _run_toy2d(seed: int, cfg: ToyConfig, progress: bool) -> dict:
 
     from .gbc import NaiveObjective, train_generator
     from .kkt import kkt_fit
-    from .losses import GBCObjective
     from .metrics import precision, radius, sv_recall
     from .utils import seed_everything
 
@@ -152,20 +178,7 @@ def _run_toy2d(seed: int, cfg: ToyConfig, progress: bool) -> dict:
         train_acc = float((model(data.X).argmax(1) == data.y).float().mean())
     kkt = kkt_fit(model, data.X, data.y, lam.Pi)
 
-    best = None
-    for restart in range(cfg.restarts):
-        seed_everything(seed + 1000 + 7919 * restart)
-        G = toy_generator(cfg)
-        obj = GBCObjective(model, lam.Pi, lam.lam_max, cfg.n_classes, qmin_mode=cfg.qmin_mode,
-                           beta=cfg.beta, kappa=cfg.kappa, class_weights=cfg.class_weights,
-                           alpha_mode=cfg.alpha_mode)
-        hist = train_generator(G, obj, steps=cfg.gen_steps, batch=cfg.batch, lr=cfg.gen_lr,
-                               lr_final=cfg.gen_lr_final, surrogate_a=cfg.surrogate_a,
-                               seed=seed + restart, progress=progress, desc="GBC generator")
-        # model selection by the training loss only: the generator never sees data
-        if best is None or hist["L_stat"][-1] < best[1]["L_stat"][-1]:
-            best = (G, hist)
-    G, gen_hist = best
+    G, _, gen_hist = train_gbc(model, lam, cfg, seed, progress=progress)
 
     seed_everything(seed + 2000)
     G_naive = toy_generator(cfg)
