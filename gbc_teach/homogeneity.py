@@ -47,7 +47,8 @@ def _call(model: nn.Module, params: dict, buffers: dict, x: torch.Tensor) -> tor
 
 
 def euler_system(model: nn.Module, x: torch.Tensor, scales=(0.5, 1.0, 2.0)):
-    """Build A (rows: (input, output) pairs; columns: tensors) and b = f, in float64."""
+    """Build A (rows: (input, output) pairs; columns: tensors) and b = f, in float64, on the CPU
+    (computed on the model's device; A is small: rows × tensors)."""
     m64 = copy.deepcopy(model).double()  # a copy: float64 and BN running stats left untouched
     for mod in m64.modules():  # Λ is a property of the forward map: exact ReLU derivatives
         if isinstance(mod, ReLU):
@@ -57,7 +58,8 @@ def euler_system(model: nn.Module, x: torch.Tensor, scales=(0.5, 1.0, 2.0)):
             mod.track_running_stats = False
     params = {n: p.detach() for n, p in m64.named_parameters()}
     buffers = {n: b.detach() for n, b in m64.named_buffers()}
-    xs = torch.cat([s * x.double() for s in scales])  # several input scales: more independent rows
+    dev = next(m64.parameters(), x).device
+    xs = torch.cat([s * x.double().to(dev) for s in scales])  # several input scales: more independent rows
     b = _call(m64, params, buffers, xs).reshape(-1)
     cols = []
     for name in params:
@@ -66,7 +68,7 @@ def euler_system(model: nn.Module, x: torch.Tensor, scales=(0.5, 1.0, 2.0)):
         # column k: d/dt f(θ + t·θ_k e_k) at t = 0 = ⟨θ_k, ∇_{θ_k} f⟩
         _, col = jvp(lambda p: _call(m64, p, buffers, xs), (params,), (tangent,))
         cols.append(col.reshape(-1))
-    return torch.stack(cols, 1), b, list(params)
+    return torch.stack(cols, 1).cpu(), b.cpu(), list(params)
 
 
 def _svd_solve(A: torch.Tensor, b: torch.Tensor, rcond: float = 1e-10):
@@ -116,7 +118,8 @@ def find_non_homogeneous_module(model: nn.Module, x: torch.Tensor) -> str | None
     for name, h in inputs.items():
         m = modules[name]
         g = torch.Generator().manual_seed(0)  # a generic probe of the input's shape and dtype
-        h = torch.randn(h.shape, generator=g, dtype=h.dtype) if h.is_floating_point() else h
+        if h.is_floating_point():
+            h = torch.randn(h.shape, generator=g, dtype=h.dtype).to(h.device)
         with torch.no_grad():
             lhs, base = m(2.0 * h), m(h)
             ratio = float(lhs.norm() / base.norm().clamp_min(1e-30))

@@ -32,12 +32,14 @@ class KKTResult:
 def constraints(logits: torch.Tensor, y: torch.Tensor, pairs: bool = True):
     """The max-margin constraint values and the point index of each: f_y − f_j for every point i
     and wrong class j (pairs=True, multi-class), else q_i (one per point)."""
-    if pairs and logits.shape[1] > 1:
-        C = logits.shape[1]
-        idx, cls = zip(*[(i, j) for i in range(len(y)) for j in range(C) if j != int(y[i])])
-        idx, cls = torch.tensor(idx), torch.tensor(cls)
-        return logits[idx, y[idx]] - logits[idx, cls], idx
-    return margin(logits, y), torch.arange(len(y))
+    N, C = logits.shape
+    if pairs and C > 1:
+        # row-major over (i, j): point i's C − 1 constraints are consecutive; no host syncs
+        cls = torch.arange(C, device=y.device).expand(N, C)
+        wrong = cls != y[:, None]
+        idx = torch.arange(N, device=y.device)[:, None].expand(N, C)[wrong]
+        return logits[idx, y[idx]] - logits[idx, cls[wrong]], idx
+    return margin(logits, y), torch.arange(N, device=y.device)
 
 
 def margin_jacobian(model: nn.Module, X: torch.Tensor, y: torch.Tensor, pairs: bool = True,
@@ -60,7 +62,7 @@ def margin_jacobian(model: nn.Module, X: torch.Tensor, y: torch.Tensor, pairs: b
     for i in range(0, len(cons), chunk):
         grads = torch.autograd.grad(cons, params, eye[i:i + chunk], retain_graph=True,
                                     is_grads_batched=True, allow_unused=True)
-        grads = [g if g is not None else torch.zeros(len(eye[i:i + chunk]), *p.shape)
+        grads = [g if g is not None else torch.zeros(len(eye[i:i + chunk]), *p.shape, device=p.device)
                  for g, p in zip(grads, params)]
         rows.append(torch.cat([g.flatten(1) for g in grads], 1).detach())
     return torch.cat(rows), qs.detach(), idx
@@ -72,10 +74,12 @@ def flat_Pi_theta(model: nn.Module, Pi: torch.Tensor) -> torch.Tensor:
 
 
 def nnls_gram(J: torch.Tensor, t: torch.Tensor) -> np.ndarray:
-    """min_{μ ≥ 0} ‖t − Jᵀμ‖ solved on the small N×N Gram system (J: (N, P), t: (P,))."""
+    """min_{μ ≥ 0} ‖t − Jᵀμ‖ solved on the small N×N Gram system (J: (N, P), t: (P,)).
+
+    The Gram products run where J lives (a GPU if so); the N×N solve runs on the CPU (scipy)."""
     J64, t64 = J.double(), t.double()
-    K = J64 @ J64.T  # (N, N) Gram matrix
-    c = J64 @ t64
+    K = (J64 @ J64.T).cpu()  # (N, N) Gram matrix
+    c = (J64 @ t64).cpu()
     w, V = torch.linalg.eigh(K)
     keep = w > 1e-12 * w.max()
     # ‖t − Jᵀμ‖² = μᵀKμ − 2cᵀμ + ‖t‖² = ‖Rμ − d‖² + const with R = D^½Vᵀ, d = D^-½Vᵀc
@@ -97,10 +101,12 @@ def kkt_fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, Pi: torch.Tensor
     J, q, idx = margin_jacobian(model, X, y, pairs=pairs, chunk=chunk)
     t = flat_Pi_theta(model, Pi).to(J)
     mu_rows = torch.from_numpy(nnls_gram(J, t))
-    residual = float((t.double() - J.double().T @ mu_rows).norm() / t.double().norm())
-    mu = torch.zeros(len(y), dtype=torch.float64).index_add_(0, idx, mu_rows).float()
+    residual = float((t.double() - J.double().T @ mu_rows.to(J.device)).norm() / t.double().norm())
+    # the result lives on the CPU whatever the model's device: it is a diagnostic, not a tensor
+    # that goes back into training
+    mu = torch.zeros(len(y), dtype=torch.float64).index_add_(0, idx.cpu(), mu_rows).float()
     support = mu > sv_frac * mu.max() if mu.max() > 0 else torch.zeros_like(mu, dtype=torch.bool)
-    return KKTResult(mu, residual, support, q, float(q.min()))
+    return KKTResult(mu, residual, support, q.cpu(), float(q.min()))
 
 
 def dictionary_fit(model: nn.Module, candidates: torch.Tensor, labels: torch.Tensor,
@@ -129,7 +135,8 @@ def dictionary_fit(model: nn.Module, candidates: torch.Tensor, labels: torch.Ten
             raise ValueError(f"no candidate has a margin in {q_band} × q_min")
     J, _, _ = margin_jacobian(model, candidates[keep], labels[keep], pairs=False)
     t = flat_Pi_theta(model, Pi).to(J)
-    mu, _ = _nnls(J.double().T.numpy(), t.double().numpy(), maxiter=50 * len(J) + 1000)
+    J, t = J.double().cpu(), t.double().cpu()
+    mu, _ = _nnls(J.T.numpy(), t.numpy(), maxiter=50 * len(J) + 1000)
     mu = torch.from_numpy(mu)
-    residual = float((t.double() - J.double().T @ mu).norm() / t.double().norm())
-    return mu.float(), residual, keep
+    residual = float((t - J.T @ mu).norm() / t.norm())
+    return mu.float(), residual, keep.cpu()

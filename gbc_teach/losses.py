@@ -71,9 +71,11 @@ class GBCObjective(nn.Module):
         if alpha_mode not in ("learned", "closed"):
             raise ValueError(f"alpha_mode must be 'learned' or 'closed', got {alpha_mode!r}")
         self.qmin_mode, self.beta, self.kappa, self.alpha_mode = qmin_mode, beta, kappa, alpha_mode
-        self.log_alpha = nn.Parameter(torch.zeros(()))
-        self.log_qmin = nn.Parameter(torch.zeros(()))
-        self.class_logits = nn.Parameter(torch.zeros(n_classes), requires_grad=class_weights)
+        dev = self.theta[0].device  # the scalars live with θ: no .to(device) needed after
+        self.log_alpha = nn.Parameter(torch.zeros((), device=dev))
+        self.log_qmin = nn.Parameter(torch.zeros((), device=dev))
+        self.class_logits = nn.Parameter(torch.zeros(n_classes, device=dev),
+                                         requires_grad=class_weights)
         self.initialized = False
 
     def class_weights(self) -> torch.Tensor:

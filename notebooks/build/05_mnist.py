@@ -550,7 +550,9 @@ md(r"""
 2. **Longer classifier training.** `gbc-teach mnist --set clf_steps=3000` (about 5× the classifier time).
    Plot the KKT residual against `clf_steps` for a few values. Is it still falling at the end?
 3. **The paper profile.** On a GPU: `gbc-teach mnist --paper --device cuda` (784-512-512-10, 3,000
-   classifier steps, 20,000 generator steps). Which of the targets of §6 does it meet?
+   classifier steps, 20,000 generator steps; about 5 minutes on an H100). Which of the targets of §6
+   does it meet? Predict first whether 20× more generator steps help, given §5's 1000-vs-2000-step
+   numbers; our measured answer is in `FINDINGS.md` §5.
 4. **The gauge.** Set `CFG = mnist.MnistConfig(gbc_bn_mode="eval", gauge="none")` so the GBC loss sees
    the deployed classifier. What happens to the raw samples and to the KKT reasoning (whose conditions
    are they)?

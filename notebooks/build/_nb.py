@@ -15,6 +15,7 @@ and stores its outputs; --keep-outputs keeps the stored outputs for markdown-onl
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -38,6 +39,8 @@ class Notebook:
         self.cells.append(new_code_cell(text.strip("\n")))
 
     def build(self, **meta) -> nbformat.NotebookNode:
+        for i, c in enumerate(self.cells):  # stable ids: a rebuild changes only what changed
+            c.id = f"{i:03d}-{hashlib.sha1(c.source.encode()).hexdigest()[:8]}"
         return new_notebook(cells=self.cells, metadata={
             "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
             "language_info": {"name": "python"},
@@ -64,7 +67,7 @@ def keep_outputs(nb, old_path: Path) -> None:
     if [c.source for c in old_code] != [c.source for c in new_code]:
         raise SystemExit(f"{old_path.name}: code cells changed, execute the notebook again (--execute)")
     for a, b in zip(old_code, new_code):
-        b.outputs, b.execution_count = a.outputs, a.execution_count
+        b.outputs, b.execution_count, b.metadata = a.outputs, a.execution_count, a.metadata
     nb.metadata = {**old.metadata, **nb.metadata}
 
 
