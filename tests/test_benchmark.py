@@ -67,4 +67,8 @@ def test_flop_formulas_match_torch_counter_conv_generator(bench):
     case = bench.build_case("mnist", batch=4)
     assert any(isinstance(m, torch.nn.Conv2d) for m in case.G.modules())
     step = bench.make_gbc_step(case.G, case.objective(), case.batch)
-    assert bench.counted_flops(step) == bench.step_flops(case.classifier, case.G, case.batch)
+    assert bench.counted_flops(step) == bench.step_flops(case.classifier, case.G, case.batch,
+                                                         executed=True)
+    # the last UpConv (one output channel) runs as a phase convolution: 36 taps, 16 needed
+    needed, run = bench.layer_macs(case.G), bench.layer_macs(case.G, executed=True)
+    assert run[-1] == needed[-1] * 36 // 16 and run[:-1] == needed[:-1]

@@ -133,7 +133,7 @@ def test_classifiers_shapes_and_init():
     assert (lin.bias == 0).all()
 
 
-@pytest.mark.parametrize("c_in,c_out,H,W", [(3, 2, 5, 4), (4, 1, 7, 7)])
+@pytest.mark.parametrize("c_in,c_out,H,W", [(3, 2, 5, 4), (4, 1, 7, 7), (2, 3, 4, 6), (5, 8, 3, 3)])
 def test_upconv_equals_upsample_then_conv(c_in, c_out, H, W):
     """UpConv is nearest ×2 upsampling then the 3×3 conv, values and gradients, to float64 precision."""
     torch.manual_seed(0)
