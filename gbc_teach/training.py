@@ -60,6 +60,13 @@ def normalized_margin(qs: torch.Tensor, model: nn.Module, lam_max: float, Pi=Non
     return float(qs.min()) / norm ** (1.0 / lam_max)
 
 
+def _restore_and_raise(model: nn.Module, good: dict, loss: float, step: int, hist: dict):
+    model.load_state_dict(good)
+    last = hist["step"][-1] if hist["step"] else 0
+    raise NonFiniteError(f"classifier loss became {loss} at step {step}; "
+                         f"model restored to its last good state (step {last})")
+
+
 def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: int = 10000,
                      lr: float = 0.05, rule: str = "normalized", lr_cap: float = 1e4,
                      lam_max: float = 1 / 3, lr_final: float = 1.0, log_every: int = 100,
@@ -86,14 +93,12 @@ def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: 
         logits = model(X)
         log_loss = log_cross_entropy(logits, y)
         loss = log_loss.detach().exp()
-        if not torch.isfinite(loss):
-            model.load_state_dict(good)
-            last = hist["step"][-1] if hist["step"] else 0
-            raise NonFiniteError(f"classifier loss became {float(loss)} at step {step}; "
-                                 f"model restored to its last good state (step {last})")
-        if step % log_every == 0 or step == steps:
+        logged = step % log_every == 0 or step == steps
+        if logged and not torch.isfinite(loss):  # between log steps: checked with the scalars
+            _restore_and_raise(model, good, float(loss), step, hist)
+        if logged:
             good = copy.deepcopy(model.state_dict())
-            qs = margin(logits.detach(), y)
+            qs = margin(logits.detach(), y, check=step == 0)  # labels checked once: host syncs
             hist["step"].append(step)
             hist["loss"].append(float(loss))
             hist["train_acc"].append(float((logits.argmax(1) == y).float().mean()))
@@ -104,20 +109,26 @@ def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: 
             bar.set_postfix(loss=f"{float(loss):.2e}", acc=hist["train_acc"][-1])
         if step == steps:
             break
-        q_now = float(margin(logits.detach(), y).min())
+        # normalized GD: θ ← θ − min(lr/L, lr_cap)·∇L = θ − min(lr, lr_cap·L)·∇log L, and
+        # ∇log L stays finite long after L itself underflows (L < 1e-38 in float32)
+        grads = torch.autograd.grad(log_loss, params)
+        # every scalar the step needs in one host transfer (one sync a step on a GPU); the
+        # float64 sums below are the same left-to-right sums as before, bit for bit
+        sq = [g.pow(2).sum() for g in grads] + [p.detach().pow(2).sum() for p in params]
+        q_min = margin(logits.detach(), y, check=False).min()
+        vals = torch.stack([t.double() for t in (loss, q_min, *sq)]).tolist()  # exact: f32 ⊂ f64
+        L, q_now = vals[0], vals[1]
+        if not math.isfinite(L):
+            _restore_and_raise(model, good, L, step, hist)
         if lam is not None and q_now > q_cap:
             s = math.log(q_now / q_reset)
             with torch.no_grad():
                 for p, l in zip(model.parameters(), lam):
                     p.mul_(math.exp(-s * float(l)))
-            continue  # the gradient below belonged to the old scale
-        # normalized GD: θ ← θ − min(lr/L, lr_cap)·∇L = θ − min(lr, lr_cap·L)·∇log L, and
-        # ∇log L stays finite long after L itself underflows (L < 1e-38 in float32)
-        grads = torch.autograd.grad(log_loss, params)
-        L = float(loss)
+            continue  # the gradient above belonged to the old scale
         if rule == "relative":  # a step of fixed size relative to ‖θ‖ along −∇log L
-            gnorm = math.sqrt(sum(float(g.pow(2).sum()) for g in grads))
-            pnorm = math.sqrt(sum(float(p.detach().pow(2).sum()) for p in params))
+            gnorm = math.sqrt(sum(vals[2:2 + len(grads)]))
+            pnorm = math.sqrt(sum(vals[2 + len(grads):]))
             # geometric decay lr → lr·lr_final over the run: large moves first, then settle
             eta = lr * lr_final ** (step / steps) * pnorm / max(gnorm, 1e-30)
         else:
