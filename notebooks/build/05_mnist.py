@@ -384,7 +384,8 @@ GBC 0.684 / naive 0.512 / BN-stat 0.938, Fréchet GBC 307 / BN-stat 100 / real 3
 GBC 0.000 against real 0.488, and a classifier KKT residual of 0.786 (an earlier version of the
 package, before its generator's upsample-convs became `models.UpConv`: the same function, but float
 rounding sends 1,000 Adam steps elsewhere; runs of the same pipeline that differed only in such
-rounding gave GBC 0.612 / 0.596 / 0.630 and naive 0.580 / 0.596 / 0.558).
+rounding gave GBC 0.612 / 0.596 / 0.630 / 0.614 and naive 0.580 / 0.596 / 0.558 / 0.588; the last is
+this notebook's run, after the last upsample-conv became a phase convolution).
 The table above is this notebook's own run. The picture is the same in all: GBC is at or a little above
 the naive baseline on accuracy, BN-statistics matching produces far more recognisable and realistic
 digits, and GBC recovers none of the training images. Run-to-run differences of a few points are

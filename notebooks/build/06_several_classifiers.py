@@ -179,8 +179,8 @@ display(Markdown(mnist.targets_markdown(m)))
 
 md(r"""
 **Against one classifier.** Notebook 05's single classifier on the same 500 images, with the same
-generator settings, gave GBC an evaluator accuracy of 0.630 in its stored full run (seed 0; naive 0.558,
-BN-statistics matching 0.930). Compare the number above with it and
+generator settings, gave GBC an evaluator accuracy of 0.614 in its stored full run (seed 0; naive 0.588,
+BN-statistics matching 0.926). Compare the number above with it and
 with your own run of notebook 05: splitting the labels between two smaller tasks changes each
 classifier's margins and KKT residual, and so what each half of the generator can learn.
 
@@ -223,8 +223,8 @@ by its own classifier; what limits the result is, again, each classifier's dista
 **Homogeneous classifiers** (notebook 05 §8, not run here: about 3 minutes). The same experiment with
 two bias-free, BN-free classifiers trained 10,000 steps each
 (`gbc-teach mnist-multi --set bn=false --set bias=false --set lam_choice=uniform --set gauge=none
---set clf_steps=10000`) measured KKT residuals 0.30 / 0.38 and evaluator accuracy 0.712 over ten digits
-(0.768 / 0.656 per classifier) against 0.33 above: still under the 0.85 target, but the same lesson as in
+--set clf_steps=10000`) measured KKT residuals 0.30 / 0.38 and evaluator accuracy 0.700 over ten digits
+(0.800 / 0.600 per classifier) against 0.31 above: still under the 0.85 target, but the same lesson as in
 notebook 05 — the closer each classifier is to a KKT point, the more its half of the generator learns.
 
 ## Summary
