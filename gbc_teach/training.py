@@ -114,7 +114,8 @@ def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: 
         grads = torch.autograd.grad(log_loss, params)
         # every scalar the step needs in one host transfer (one sync a step on a GPU); the
         # float64 sums below are the same left-to-right sums as before, bit for bit
-        sq = [g.pow(2).sum() for g in grads] + [p.detach().pow(2).sum() for p in params]
+        sq = ([g.pow(2).sum() for g in grads] + [p.detach().pow(2).sum() for p in params]
+              if rule == "relative" else [])  # ‖∇‖², ‖θ‖²: only the relative rule uses them
         q_min = margin(logits.detach(), y, check=False).min()
         vals = torch.stack([t.double() for t in (loss, q_min, *sq)]).tolist()  # exact: f32 ⊂ f64
         L, q_now = vals[0], vals[1]
