@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -121,19 +120,6 @@ def targets_markdown(m: dict) -> str:
     return "\n".join(lines)
 
 
-def _savefig(fig, path: Path) -> None:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    from .utils import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(buf.getvalue(), path)
-
-
 def _save_npz(path: Path, **arrays) -> None:
     import io
 
@@ -155,16 +141,16 @@ def write_artifacts(res: dict, out: Path, per_row: int = 10) -> None:
 
     matplotlib.use("Agg")
     from .plots import image_grid
-    from .utils import atomic_write_json
+    from .utils import atomic_savefig, atomic_write_json
 
     out.mkdir(parents=True, exist_ok=True)
     tx, ty = res["train"]
     x, y = res["samples"]["gbc"]
-    _savefig(image_grid(x, y, nrow=per_row), out / "samples.png")
+    atomic_savefig(image_grid(x, y, nrow=per_row), out / "samples.png")
     for name, (xb, yb) in res["samples"].items():
         if name != "gbc":
-            _savefig(image_grid(xb, yb, nrow=per_row), out / f"samples_{name}.png")
-    _savefig(nearest_figure(tx, ty, x, y), out / "nearest.png")
+            atomic_savefig(image_grid(xb, yb, nrow=per_row), out / f"samples_{name}.png")
+    atomic_savefig(nearest_figure(tx, ty, x, y), out / "nearest.png")
     arrays = {"images": _u8(x), "labels": y.numpy()}
     for name, (xb, yb) in res["samples"].items():
         if name != "gbc":
@@ -190,33 +176,30 @@ def summary(m: dict) -> str:
 
 
 def _config_from_args(args):
+    """The MnistConfig of a command line: profile, --device, each --set parsed by type, checked."""
+    from .config_parse import apply_overrides
     from .mnist import MnistConfig  # here, not at the top: gbc_teach.mnist imports this module
 
     cfg = (MnistConfig.paper() if args.paper else MnistConfig.fast() if args.fast
            else MnistConfig())
-    over = {}
-    if args.device:
-        over["device"] = args.device
-    for kv in args.set or []:
-        key, _, val = kv.partition("=")
-        if key not in MnistConfig.__dataclass_fields__:
-            raise ValueError(f"--set: unknown setting {key!r}")
-        over[key] = None if val == "None" else json.loads(val) if val[:1] in "-0123456789.[tf" \
-            else val
-    return replace(cfg, **over)
+    items = ([f"device={args.device}"] if args.device else []) + (args.set or [])
+    return apply_overrides(cfg, items)
 
 
 def _cmd(args, multi: bool) -> int:
-    from .utils import ensure_writable_dir
+    from dataclasses import asdict
 
-    out = ensure_writable_dir(args.out)
-    cfg = _config_from_args(args)
+    from .data import find_mnist_dir
     from .mnist import FALLBACK_BANNER, run_mnist, run_mnist_multi
+    from .runfolder import run_folder
 
+    cfg = _config_from_args(args)
+    data_dir = find_mnist_dir(args.data, "--data")  # given data is used or refused, up front
     fn = run_mnist_multi if multi else run_mnist
-    res = fn(args.seed, cfg, progress=not args.quiet, data_dir=args.data)
-    res["metrics"]["fast"] = bool(args.fast)
-    write_artifacts(res, out)
+    with run_folder(args.out, args.command_line, asdict(cfg)) as stage:
+        res = fn(args.seed, cfg, progress=not args.quiet, data_dir=data_dir)
+        res["metrics"]["fast"] = bool(args.fast)
+        write_artifacts(res, stage)
     m = res["metrics"]
     if m["data"]["fallback"]:
         print(FALLBACK_BANNER, file=sys.stderr)
@@ -224,26 +207,25 @@ def _cmd(args, multi: bool) -> int:
     print(json.dumps({"data.split": m["data"]["split"], "classifier": clf}, indent=1,
                      default=str)[:2000])
     print(summary(m))
-    print(f"seconds: {m['seconds']:.0f}; wrote {out}/metrics.json, samples.png, nearest.png, "
-          "samples.npz, train_subset.npz")
+    print(f"seconds: {m['seconds']:.0f}; wrote {args.out}/: metrics.json, samples.png, "
+          "nearest.png, samples.npz, train_subset.npz, run.json")
     return 0
 
 
-def add_mnist_commands(subparsers) -> None:
+def add_mnist_commands(subparsers, parents=()) -> None:
     """`gbc-teach mnist` and `gbc-teach mnist-multi` (called by cli.build_parser)."""
+    from .config_parse import add_run_arguments
+
     for name, multi, help_ in (
             ("mnist", False, "MNIST: generator from one classifier, naive and BN-stat baselines"),
             ("mnist-multi", True, "MNIST: one generator from two classifiers (digits 0-4, 5-9)")):
-        p = subparsers.add_parser(name, help=help_)
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--out", default=f"outputs/{name}")
+        p = subparsers.add_parser(name, help=help_, parents=list(parents))
+        add_run_arguments(p, f"outputs/{name}", "MnistConfig")
         p.add_argument("--fast", action="store_true", help="tiny CI profile (about a minute)")
         p.add_argument("--paper", action="store_true",
                        help="paper scale (GPU profile; implies --device cuda unless given)")
         p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cpu)")
-        p.add_argument("--data", default=None, help="folder with MNIST IDX files "
-                       "(default: $GBC_DATA_DIR, ./data; else the flagged sklearn fallback)")
-        p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="override one MnistConfig field, e.g. --set gen_steps=3000")
-        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--data", default=None, help="folder with MNIST IDX files, used or "
+                       "refused (default: $GBC_DATA_DIR, ./data; with none configured, the "
+                       "flagged sklearn fallback)")
         p.set_defaults(fn=lambda a, multi=multi: _cmd(a, multi))

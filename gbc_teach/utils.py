@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,20 +55,72 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+def _file_mode() -> int:
+    """0o666 less the umask: what open() would give (mkstemp alone gives 0o600)."""
+    with _UMASK_LOCK:  # os.umask can only be read by setting it
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+_UMASK_LOCK = threading.Lock()
+
+
 def _atomic_write(path: Path, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # the pid in the name lets `sweep_stale_tmp` tell a dead run's debris from a live write
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.pid{os.getpid()}.",
+                               suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), _file_mode())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this id exists (ours or another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_TMP_RE = re.compile(r"^\..+\.pid(\d+)\.[^.]+\.tmp$")
+_OLD_TMP_AGE = 24 * 3600  # temp files without a pid (older versions): swept after a day
+
+
+def sweep_stale_tmp(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temp files of atomic writes whose process is gone (a kill -9, a power cut)."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    now = time.time()
+    for p in entries:
+        if not (p.name.startswith(".") and p.name.endswith(".tmp")) or not p.is_file():
+            continue
+        m = _TMP_RE.match(p.name)
+        try:
+            stale = (not pid_alive(int(m.group(1))) if m
+                     else now - p.stat().st_mtime > _OLD_TMP_AGE)
+            if stale:
+                p.unlink()
+                removed.append(p)
+        except OSError:  # raced with its owner or another sweeper: nothing to do
+            pass
+    return removed
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
@@ -81,6 +136,18 @@ def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
 def atomic_write_json(obj, path: str | os.PathLike) -> None:
     """Write JSON atomically, pretty-printed."""
     atomic_write_bytes((json.dumps(obj, indent=2, sort_keys=False) + "\n").encode(), path)
+
+
+def atomic_savefig(fig, path: str | os.PathLike, dpi: int = 110) -> None:
+    """Save a matplotlib figure as PNG atomically (a kill never leaves a 0-byte image), close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(buf.getvalue(), path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
