@@ -1,27 +1,32 @@
 """Real images for the experiments (METHOD.md §9): MNIST IDX files, the paper's split, CelebA.
 
-MNIST is looked for in `data_dir`, then `$GBC_DATA_DIR`, then the repo's `data/`; with none
-anywhere we fall back to scikit-learn's bundled 8x8 digits and say so loudly. Notebook: 03_mnist.
+MNIST comes from `data_dir` if given (used or refused, never passed over), else from a set
+`$GBC_DATA_DIR` (likewise), else from ./data or the repo's `data/`; only with no data configured
+anywhere do we fall back to scikit-learn's bundled 8x8 digits, and say so loudly. Every file is
+checked at load time (shape, type, labels 0–9). Notebook: 03_mnist.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
-import struct
 import urllib.request
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .utils import atomic_write_bytes
-
-# IDX type byte -> numpy dtype (the format is big-endian).
-IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+from .idx import (  # noqa: F401  (IDX_DTYPES and read_idx are also data.* names)
+    IDX_DTYPES,
+    check_mnist_labels,
+    mnist_images_header,
+    mnist_labels_header,
+    read_idx,
+)
+from .utils import atomic_write_bytes, sweep_stale_tmp
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -40,6 +45,7 @@ MNIST_MD5_GZ = {
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
 }
+MAX_MNIST_BYTES = 47_040_016  # train-images-idx3-ubyte, the largest of the four
 MNIST_MD5_RAW = {
     "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
     "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624",
@@ -48,43 +54,17 @@ MNIST_MD5_RAW = {
 }
 
 
-# ---------------------------------------------------------------------------- IDX files
-def _read_maybe_gzip(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if path.suffix != ".gz" and raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError) as e:  # BadGzipFile is an OSError; a cut-off stream is EOFError
-        raise ValueError(f"{path}: corrupt or truncated gzip file ({e})") from e
-
-
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (raw or .gz) into a native-endian numpy array."""
-    path = Path(path)
-    raw = _read_maybe_gzip(path)
-    # magic: two zero bytes, a type byte, the number of dimensions
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
-        raise ValueError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path}: truncated IDX header")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    dtype = np.dtype(IDX_DTYPES[raw[2]])
-    count = int(np.prod(shape, dtype=np.int64))
-    expected = header + count * dtype.itemsize
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "has trailing bytes"
-        raise ValueError(f"{path}: IDX file {what}: {len(raw)} bytes, header says {expected}")
-    arr = np.frombuffer(raw, dtype=dtype, count=count, offset=header).reshape(shape)
-    return arr.astype(dtype.newbyteorder("="))
+# ---------------------------------------------------------------------------- MNIST files
+MIN_PER_DIGIT = 6  # the experiments draw four balanced sets and an evaluator share of each digit
 
 
 def _idx_path(folder: Path, stem: str) -> Path | None:
     for name in (stem, stem + ".gz"):
-        if (folder / name).is_file():
-            return folder / name
+        p = folder / name
+        if p.is_file():
+            return p
+        if p.exists():  # a folder (or socket...) where the file should be is a mistake, not absence
+            raise ValueError(f"{p} is not a file; expected the IDX file {name} there")
     return None
 
 
@@ -96,14 +76,12 @@ def load_mnist_split(folder: str | os.PathLike, split: str) -> tuple[np.ndarray,
     for stem, p in zip(stems, paths):
         if p is None:
             raise FileNotFoundError(f"{folder / stem}[.gz] not found")
-    images, labels = read_idx(paths[0]), read_idx(paths[1])
-    if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(f"{paths[0]}: expected (N, H, W) uint8, got {images.shape} {images.dtype}")
-    if labels.ndim != 1:
-        raise ValueError(f"{paths[1]}: expected (N,) labels, got shape {labels.shape}")
+    images = read_idx(paths[0], mnist_images_header(paths[0]))
+    labels = read_idx(paths[1], mnist_labels_header(paths[1]))
     if len(images) != len(labels):
         raise ValueError(f"{paths[0]} has {len(images)} images but {paths[1]} "
                          f"has {len(labels)} labels")
+    check_mnist_labels(labels, paths[1])
     return images, labels.astype(np.int64)
 
 
@@ -116,17 +94,37 @@ def _repo_data_dirs() -> list[Path]:
     return [Path.cwd() / "data", Path(__file__).resolve().parents[1] / "data"]
 
 
-def find_mnist_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
-    """Folder with MNIST IDX files: `data_dir`, $GBC_DATA_DIR, then ./data (each or its mnist/)."""
-    roots = [Path(data_dir)] if data_dir is not None else []
-    if os.environ.get("GBC_DATA_DIR"):
-        roots.append(Path(os.environ["GBC_DATA_DIR"]))
-    roots += _repo_data_dirs()
-    for root in roots:
+def find_mnist_dir(data_dir: str | os.PathLike | None = None, flag: str = "data_dir") -> Path | None:
+    """Folder with MNIST IDX files, or None when no data is configured anywhere.
+
+    A given `data_dir` (the CLI's --data, named `flag` in errors) is used or refused, never
+    passed over; else a set $GBC_DATA_DIR the same way; else ./data or the repo's data/ (each
+    folder or its mnist/), silently skipped when they hold no MNIST.
+    """
+    if data_dir is not None:
+        return _configured_dir(Path(data_dir), f"{flag} {data_dir}")
+    env = os.environ.get("GBC_DATA_DIR")
+    if env:
+        return _configured_dir(Path(env), f"$GBC_DATA_DIR={env}")
+    for root in _repo_data_dirs():
         for folder in (root, root / "mnist"):
             if _has_mnist(folder):
                 return folder
     return None
+
+
+def _configured_dir(root: Path, what: str) -> Path:
+    if not root.exists():
+        raise FileNotFoundError(f"{what}: no such folder")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{what}: not a folder")
+    for folder in (root, root / "mnist"):
+        if _has_mnist(folder):
+            return folder
+    raise FileNotFoundError(
+        f"{what}: no MNIST IDX files in it or in its mnist/ (looked for "
+        f"{MNIST_FILES['test'][0]}[.gz] and {MNIST_FILES['train'][0]}[.gz]); "
+        "`gbc-teach data download mnist --dest DIR` fetches them")
 
 
 def default_data_dir() -> Path:
@@ -161,15 +159,21 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> MnistData:
     folder = find_mnist_dir(data_dir)
     if folder is None:
         warnings.warn(
-            "NO MNIST FOUND (looked in data_dir, $GBC_DATA_DIR, ./data): falling back to "
-            "scikit-learn's 1797 8x8 digits upsampled to 28x28. Results are NOT MNIST results; "
-            "run `gbc-teach data download mnist` or set GBC_DATA_DIR.", stacklevel=2)
+            "NO MNIST FOUND: no data is configured anywhere (no data folder given, no "
+            "$GBC_DATA_DIR, no MNIST in ./data): falling back to scikit-learn's 1797 8x8 digits "
+            "upsampled to 28x28. Results are NOT MNIST results; run `gbc-teach data download "
+            "mnist` or set GBC_DATA_DIR.", stacklevel=2)
         images, labels = sklearn_digits_28()
         return MnistData(images, labels, "sklearn-digits-fallback", "sklearn.datasets.load_digits")
     present = [s for s, (imgs, _) in MNIST_FILES.items() if _idx_path(folder, imgs)]
     parts = [load_mnist_split(folder, s) for s in present]
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
+    counts = np.bincount(labels, minlength=10)
+    if counts.min() < MIN_PER_DIGIT:
+        d = int(counts.argmin())
+        raise ValueError(f"MNIST data in {folder} has {counts[d]} images of digit {d}; the "
+                         f"experiments need every digit 0–9, at least {MIN_PER_DIGIT} of each")
     return MnistData(images, labels, "+".join(present), str(folder))
 
 
@@ -185,15 +189,28 @@ def _urlopen_bytes(url: str, timeout: float = 60.0) -> bytes:
         return r.read()
 
 
+def _gunzip_md5(data: bytes) -> str:
+    """MD5 of the gzip stream's content, inflated a chunk at a time and never past the largest
+    MNIST file: a bad mirror's file cannot inflate into gigabytes of memory."""
+    d, h, total, buf = zlib.decompressobj(16 + zlib.MAX_WBITS), hashlib.md5(), 0, data
+    while buf and total <= MAX_MNIST_BYTES:
+        chunk = d.decompress(buf, 1 << 20)
+        h.update(chunk)
+        total += len(chunk)
+        buf = d.unconsumed_tail
+    if total <= MAX_MNIST_BYTES:
+        h.update(d.flush())
+    return h.hexdigest()
+
+
 def verify_mnist_file(name: str, data: bytes) -> None:
     """Raise ValueError naming `name` unless `data` has its official MD5 (gz or content)."""
     if hashlib.md5(data).hexdigest() == MNIST_MD5_GZ[name]:
         return
     try:
-        content = gzip.decompress(data)
-    except (OSError, EOFError) as e:
+        got = _gunzip_md5(data)
+    except zlib.error as e:
         raise ValueError(f"checksum mismatch for {name}: not a valid gzip file ({e})") from e
-    got = hashlib.md5(content).hexdigest()
     if got != MNIST_MD5_RAW[name]:
         raise ValueError(f"checksum mismatch for {name}: content MD5 {got}, "
                          f"expected {MNIST_MD5_RAW[name]}")
@@ -203,6 +220,9 @@ def mnist_download(dest_dir: str | os.PathLike, fetch=_urlopen_bytes,
                    names=tuple(MNIST_MD5_GZ), mirrors=MNIST_MIRRORS) -> Path:
     """Download the four MNIST .gz files into `dest_dir`, checksummed, written atomically."""
     dest = Path(dest_dir)
+    if dest.exists() and not dest.is_dir():
+        raise NotADirectoryError(f"download folder {dest} exists and is not a folder")
+    sweep_stale_tmp(dest)  # temp files of a download that was killed
     for name in names:
         target = dest / name
         if target.is_file():

@@ -75,16 +75,16 @@ def test_count_mismatch(tmp_path):
 
 
 def test_load_mnist_splits_and_gz(tmp_path):
-    imgs, labels = write_mnist(tmp_path / "mnist", "test", n=20, gz=True)
+    imgs, labels = write_mnist(tmp_path / "mnist", "test", n=60, gz=True)
     d = data.load_mnist(tmp_path)  # the parent of mnist/ works too
     assert d.split == "test" and d.source == str(tmp_path / "mnist")
     assert d.images.dtype == np.uint8 and d.labels.dtype == np.int64
     np.testing.assert_array_equal(d.images, imgs)
     np.testing.assert_array_equal(d.labels, labels)
-    train_imgs, _ = write_mnist(tmp_path / "mnist", "train", n=30, gz=False, seed=1)
+    train_imgs, _ = write_mnist(tmp_path / "mnist", "train", n=70, gz=False, seed=1)
     d = data.load_mnist(tmp_path / "mnist")
-    assert d.split == "train+test" and len(d.images) == 50
-    np.testing.assert_array_equal(d.images[:30], train_imgs)  # train comes first
+    assert d.split == "train+test" and len(d.images) == 130
+    np.testing.assert_array_equal(d.images[:70], train_imgs)  # train comes first
 
 
 def test_find_mnist_dir_order(tmp_path, monkeypatch):
@@ -96,8 +96,9 @@ def test_find_mnist_dir_order(tmp_path, monkeypatch):
     monkeypatch.setenv("GBC_DATA_DIR", str(tmp_path / "env"))
     assert data.find_mnist_dir() == tmp_path / "env" / "mnist"
     assert data.find_mnist_dir(tmp_path / "explicit") == tmp_path / "explicit"
-    # an explicit folder without MNIST falls through to the environment variable
-    assert data.find_mnist_dir(tmp_path / "nothing") == tmp_path / "env" / "mnist"
+    # a given folder is used or refused, never passed over for the environment variable
+    with pytest.raises(FileNotFoundError, match="nothing: no such folder"):
+        data.find_mnist_dir(tmp_path / "nothing")
 
 
 def test_fallback_to_sklearn_digits(tmp_path, monkeypatch):
