@@ -12,6 +12,7 @@ import hashlib
 import inspect
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .utils import atomic_torch_save, cache_dir, get_device, load_checkpoint, seed_everything
+from .utils import (
+    atomic_torch_save,
+    cache_dir,
+    get_device,
+    load_checkpoint,
+    seed_everything,
+    sweep_stale_tmp,
+)
 
 ARCH_VERSION = "evaluator-cnn-v1"  # bump when EvaluatorCNN changes, so old caches are not reused
 
@@ -155,21 +163,46 @@ def load_or_train_evaluator(images, labels, cache_path: str | os.PathLike | None
     """Load the cached evaluator trained on exactly these images and settings, else train and cache.
 
     Default `cache_path`: cache_dir()/evaluator-<key>.pt. A file whose key differs is retrained
-    and overwritten, never reused.
+    and overwritten, never reused; a file that does not load (truncated, corrupt, not a
+    checkpoint) is a cache miss too, with a warning naming it.
     """
     # key on every setting, defaults included: changing a default must not reuse an old model
     hparams = evaluator_hparams(**train_kw)
     key = evaluator_key(images, labels, hparams)
     path = Path(cache_path) if cache_path is not None else cache_dir() / f"evaluator-{key[:16]}.pt"
     if path.is_file():
-        ckpt = load_checkpoint(path)
-        if ckpt.get("key") == key:
-            model = EvaluatorCNN(**ckpt["arch"])
-            model.load_state_dict(ckpt["state_dict"])
+        model = _load_cached(path, key)
+        if model is not None:
             return model.to(get_device(device)).eval()
     model = train_evaluator(images, labels, device=device, progress=progress, **hparams)
     arch = {"n_classes": model.fc2.out_features, "width": model.conv1.out_channels,
             "n_features": model.fc1.out_features}
     state = {k: v.cpu() for k, v in model.state_dict().items()}
+    sweep_stale_tmp(path.parent)  # temp files of runs killed while saving
     atomic_torch_save({"key": key, "arch": arch, "hparams": hparams, "state_dict": state}, path)
     return model
+
+
+def _load_cached(path: Path, key: str) -> EvaluatorCNN | None:
+    """The cached evaluator if `path` holds the one for `key`; None (a cache miss) otherwise."""
+    # any unreadable cache is only a miss; the loader's own message is not repeated, since
+    # torch's may suggest weights_only=False, which would run code from the file
+    try:
+        ckpt = load_checkpoint(path)
+    except Exception as e:  # noqa: BLE001
+        return _miss(path, type(e).__name__)
+    if not isinstance(ckpt, dict):
+        return _miss(path, f"it holds a {type(ckpt).__name__}, not a checkpoint")
+    if ckpt.get("key") != key:
+        return None  # another data set or setting: retrained and replaced, as designed
+    try:
+        model = EvaluatorCNN(**ckpt["arch"])
+        model.load_state_dict(ckpt["state_dict"])
+    except Exception as e:  # noqa: BLE001
+        return _miss(path, f"not an evaluator checkpoint: {type(e).__name__}")
+    return model
+
+
+def _miss(path: Path, why: str) -> None:
+    warnings.warn(f"evaluator cache {path} does not load ({why}): treated as missing; "
+                  "retraining and replacing it", stacklevel=4)
