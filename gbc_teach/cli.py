@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -18,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .config_parse import UsageError, add_run_arguments, apply_overrides
-from .runfolder import Terminated, folder_lock, run_folder, signals_as_exceptions
+from .runfolder import folder_lock, run_folder, signal_received, signals_as_exceptions
 from .utils import atomic_savefig, atomic_write_json
 
 
@@ -103,24 +104,27 @@ def main(argv=None) -> int:
         with signals_as_exceptions(), warnings.catch_warnings():
             warnings.showwarning = _warning_line(name)
             return args.fn(args)
-    except Terminated as e:
-        _fail(name, f"stopped by {e} (nothing half-written was kept)", debug)
-        return 128 + e.signum
-    except KeyboardInterrupt:
-        _fail(name, "interrupted by Ctrl-C (nothing half-written was kept)", debug)
-        return 130
+    except KeyboardInterrupt as e:
+        return _stopped(name, getattr(e, "signum", signal.SIGINT), debug)
     except UsageError as e:
         _fail(name, str(e), debug)
         return 2
-    except (OSError, ValueError, RuntimeError, MemoryError) as e:
-        _fail(name, str(e) or type(e).__name__, debug)
-        return 1
-    except Exception as e:  # noqa: BLE001 - a bug, still one line unless --debug
-        _fail(name, f"{type(e).__name__}: {e} (unexpected; --debug shows the traceback)", debug)
+    except Exception as e:  # noqa: BLE001 - every failure is one line unless --debug
+        if signal_received() is not None:  # a signal that hit an import comes back as another error
+            return _stopped(name, signal_received(), debug)
+        expected = isinstance(e, (OSError, ValueError, RuntimeError, MemoryError))
+        _fail(name, (str(e) or type(e).__name__) if expected else
+              f"{type(e).__name__}: {e} (unexpected; --debug shows the traceback)", debug)
         return 1
     finally:
         if getattr(args, "quiet", False) is False:
             print(f"[{time.perf_counter() - t0:.1f} s]", file=sys.stderr)
+
+
+def _stopped(name: str, signum: int, debug: bool) -> int:
+    what = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    _fail(name, f"interrupted by {what} (nothing half-written was kept)", debug)
+    return 128 + signum
 
 
 def _fail(name: str, message: str, debug: bool) -> None:

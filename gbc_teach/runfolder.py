@@ -44,26 +44,50 @@ class FolderBusy(RuntimeError):
     """Another live run holds the folder's lock."""
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised like Ctrl-C so that every cleanup (finally, except) runs."""
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP, raised like Ctrl-C so that every cleanup (finally, except) runs.
+
+    A subclass rather than KeyboardInterrupt itself: CPython kills itself with SIGINT at exit
+    when a bare KeyboardInterrupt once escaped exec'd code (scipy runs some), whatever we return.
+    """
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
 
-def _raise_terminated(signum, frame):
-    raise Terminated(signum)
+_RECEIVED: list[int] = []  # signals seen inside `signals_as_exceptions`
+
+
+def _raise_interrupted(signum, frame):
+    _RECEIVED.append(signum)
+    raise Interrupted(signum)
+
+
+def signal_received() -> int | None:
+    """The first signal seen in the current `signals_as_exceptions` block, if any.
+
+    A signal that lands inside an import or C code can come back as another exception (e.g.
+    ImportError "initialization failed"); this tells the caller it was an interruption.
+    """
+    return _RECEIVED[0] if _RECEIVED else None
 
 
 @contextlib.contextmanager
 def signals_as_exceptions():
-    """SIGTERM and SIGHUP raise `Terminated` inside the block (main thread only; else a no-op)."""
+    """SIGINT, SIGTERM and SIGHUP raise `Interrupted` inside the block.
+
+    Main thread only (elsewhere a no-op); a SIGINT that is ignored (nohup) stays ignored.
+    """
+    _RECEIVED.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    sigs = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s]
-    old = {s: signal.signal(s, _raise_terminated) for s in sigs}
+    handlers = {getattr(signal, n): _raise_interrupted for n in ("SIGTERM", "SIGHUP")
+                if hasattr(signal, n)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        handlers[signal.SIGINT] = _raise_interrupted
+    old = {s: signal.signal(s, h) for s, h in handlers.items()}
     try:
         yield
     finally:
@@ -90,13 +114,19 @@ def signals_deferred():
 def folder_lock(folder: str | os.PathLike, what: str = "output folder"):
     """Hold an exclusive lock on `folder` (file `.NAME.lock` beside it); FolderBusy if held."""
     folder = Path(os.path.abspath(folder))
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    if folder.parent == folder:
+        raise ValueError(f"{what} cannot be the root folder {str(folder)!r}")
     lock = folder.parent / f".{folder.name}.lock"
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise OSError(f"{what} {str(folder)!r} cannot be written: {e.strerror or e}") from e
     if fcntl is None:
+        os.close(fd)
         yield lock
         return
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -111,6 +141,7 @@ def folder_lock(folder: str | os.PathLike, what: str = "output folder"):
         if same:
             break
         os.close(fd)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()}: {' '.join(sys.argv)[:300]}".encode())

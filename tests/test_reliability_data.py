@@ -45,9 +45,9 @@ def env(tmp_path, monkeypatch):
     return tmp_path
 
 
-def run_mnist_cli(tmp_path, data_dir, capsys) -> tuple[int, str]:
+def run_mnist_cli(tmp_path, data_dir, capsys, cmd="mnist") -> tuple[int, str]:
     out = tmp_path / "outputs" / "run"
-    rc = main(["mnist", "--fast", "--quiet", "--data", str(data_dir), "--out", str(out)])
+    rc = main([cmd, "--fast", "--quiet", "--data", str(data_dir), "--out", str(out)])
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert not out.exists() and not (tmp_path / "outputs").exists()  # nothing left behind
@@ -115,6 +115,14 @@ def test_bad_labels_and_shapes_refused_at_load(env, capsys, case):
     rc, err = run_mnist_cli(env, folder, capsys)
     assert rc == 1 and err.count("error:") == 1
     assert str(folder / culprit) in err and re.search(message, err), err
+
+
+def test_mnist_multi_shares_the_checks(env, capsys):
+    folder = write_split(env / "mnist", labels=np.full(100, 12))
+    rc, err = run_mnist_cli(env, folder, capsys, cmd="mnist-multi")
+    assert rc == 1 and f"labels file {folder / LABELS} holds values up to 12" in err
+    rc, err = run_mnist_cli(env, env / "typo", capsys, cmd="mnist-multi")
+    assert rc == 1 and "--data" in err and "typo: no such folder" in err
 
 
 # ---------------------------------------------------------------------------- 3. gzip bombs

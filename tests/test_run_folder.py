@@ -148,3 +148,38 @@ def test_sweep_removes_only_dead_processes_temp_files(tmp_path):
         p.write_text("half")
     assert sweep_stale_tmp(tmp_path) == [stale]
     assert live.exists() and not stale.exists()
+
+
+def test_a_signal_that_surfaces_as_another_error_is_still_an_interruption(tmp_path, monkeypatch,
+                                                                          capsys):
+    from gbc_teach import toy
+
+    def run(*a, **k):  # SIGTERM inside a C extension's import comes back as ImportError
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except BaseException:
+            raise ImportError("initialization failed") from None
+
+    monkeypatch.setattr(toy, "run_toy2d", run)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["toy2d", "--quiet", "--out", str(tmp_path / "o")]) == 143
+    assert "interrupted by SIGTERM" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before and list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_inside_exec_code_still_exits_130(tmp_path):
+    # a bare KeyboardInterrupt escaping exec'd code makes `python -m` die by SIGINT at exit (-2)
+    (tmp_path / "probe_exec.py").write_text(
+        "import sys\nfrom gbc_teach import toy\nfrom gbc_teach.cli import main\n"
+        "def run(*a, **k):\n"
+        "    exec('import os, signal, time\\nos.kill(os.getpid(), signal.SIGINT)\\n"
+        "time.sleep(5)')\n"
+        "toy.run_toy2d = run\nsys.exit(main(['toy2d', '--quiet', '--out', sys.argv[1]]))\n")
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}", "OMP_NUM_THREADS": "1",
+           "MPLBACKEND": "Agg"}
+    r = subprocess.run([sys.executable, "-m", "probe_exec", str(tmp_path / "o")], env=env,
+                       text=True, capture_output=True, timeout=120,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert r.returncode == 130, r.stderr
+    assert "interrupted by Ctrl-C" in r.stderr and "Traceback" not in r.stderr
