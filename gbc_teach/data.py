@@ -19,13 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .idx import (  # noqa: F401  (IDX_DTYPES and read_idx are also data.* names)
-    IDX_DTYPES,
-    check_mnist_labels,
-    mnist_images_header,
-    mnist_labels_header,
-    read_idx,
-)
+from .idx import IDX_DTYPES, gunzip_md5, read_idx, read_mnist_pair  # noqa: F401 (public as data.*)
 from .utils import atomic_write_bytes, sweep_stale_tmp
 
 MNIST_FILES = {
@@ -76,13 +70,7 @@ def load_mnist_split(folder: str | os.PathLike, split: str) -> tuple[np.ndarray,
     for stem, p in zip(stems, paths):
         if p is None:
             raise FileNotFoundError(f"{folder / stem}[.gz] not found")
-    images = read_idx(paths[0], mnist_images_header(paths[0]))
-    labels = read_idx(paths[1], mnist_labels_header(paths[1]))
-    if len(images) != len(labels):
-        raise ValueError(f"{paths[0]} has {len(images)} images but {paths[1]} "
-                         f"has {len(labels)} labels")
-    check_mnist_labels(labels, paths[1])
-    return images, labels.astype(np.int64)
+    return read_mnist_pair(*paths)
 
 
 # ---------------------------------------------------------------------------- finding MNIST
@@ -189,26 +177,12 @@ def _urlopen_bytes(url: str, timeout: float = 60.0) -> bytes:
         return r.read()
 
 
-def _gunzip_md5(data: bytes) -> str:
-    """MD5 of the gzip stream's content, inflated a chunk at a time and never past the largest
-    MNIST file: a bad mirror's file cannot inflate into gigabytes of memory."""
-    d, h, total, buf = zlib.decompressobj(16 + zlib.MAX_WBITS), hashlib.md5(), 0, data
-    while buf and total <= MAX_MNIST_BYTES:
-        chunk = d.decompress(buf, 1 << 20)
-        h.update(chunk)
-        total += len(chunk)
-        buf = d.unconsumed_tail
-    if total <= MAX_MNIST_BYTES:
-        h.update(d.flush())
-    return h.hexdigest()
-
-
 def verify_mnist_file(name: str, data: bytes) -> None:
     """Raise ValueError naming `name` unless `data` has its official MD5 (gz or content)."""
     if hashlib.md5(data).hexdigest() == MNIST_MD5_GZ[name]:
         return
     try:
-        got = _gunzip_md5(data)
+        got = gunzip_md5(data, MAX_MNIST_BYTES)
     except zlib.error as e:
         raise ValueError(f"checksum mismatch for {name}: not a valid gzip file ({e})") from e
     if got != MNIST_MD5_RAW[name]:

@@ -8,6 +8,7 @@ few bytes, never inflated whole.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import struct
 import zlib
@@ -137,3 +138,28 @@ def check_mnist_labels(labels: np.ndarray, path: Path) -> None:
     if len(labels) and labels.max() > 9:
         raise ValueError(f"labels file {path} holds values up to {labels.max()}; MNIST labels "
                          "are 0–9")
+
+
+def read_mnist_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 28, 28) uint8 and labels (N,) int64 of one split, every rule checked."""
+    images = read_idx(images_path, mnist_images_header(images_path))
+    labels = read_idx(labels_path, mnist_labels_header(labels_path))
+    if len(images) != len(labels):
+        raise ValueError(f"{images_path} has {len(images)} images but {labels_path} "
+                         f"has {len(labels)} labels")
+    check_mnist_labels(labels, labels_path)
+    return images, labels.astype(np.int64)
+
+
+def gunzip_md5(data: bytes, limit: int) -> str:
+    """MD5 of a gzip stream's content, inflated a chunk at a time and never past `limit` bytes
+    (a bad download cannot inflate into gigabytes of memory); zlib.error if not gzip."""
+    d, h, total, buf = zlib.decompressobj(16 + zlib.MAX_WBITS), hashlib.md5(), 0, data
+    while buf and total <= limit:
+        chunk = d.decompress(buf, 1 << 20)
+        h.update(chunk)
+        total += len(chunk)
+        buf = d.unconsumed_tail
+    if total <= limit:
+        h.update(d.flush())
+    return h.hexdigest()

@@ -171,10 +171,11 @@ def test_targets_without_bnstat_row():
     assert rows[2]["target"] == "GBC Fréchet below naive" and not rows[2]["met"]
 
 
-def test_run_mnist_without_bn_skips_bnstat(tmp_path):
+def test_run_mnist_without_bn_skips_bnstat(no_mnist):
+    tmp_path = no_mnist
     cfg = mnist.MnistConfig.fast(bn=False, bias=False, lam_choice="uniform", n_eval_images=300,
                                  eval_epochs=1, clf_steps=20, gen_steps=5, naive_steps=5)
-    res = mnist.run_mnist(0, cfg, data_dir=tmp_path / "no-mnist-here")
+    res = mnist.run_mnist(0, cfg)  # no data configured: the flagged fallback
     m = res["metrics"]
     assert "bnstat" not in m and "bn=False" in m["bnstat_skipped"]
     assert m["classifier"]["architecture"] == "784-64-64-10, Linear-relu, no biases"

@@ -14,6 +14,7 @@ import pytest
 
 from gbc_teach import data
 from gbc_teach.cli import main
+from gbc_teach.idx import mnist_images_header, read_idx
 
 IMAGES, LABELS = data.MNIST_FILES["test"]
 
@@ -161,7 +162,7 @@ def test_bad_shape_refused_from_the_header_alone(tmp_path):
     with gzip.open(path, "wb") as f:
         f.write(bytes([0, 0, 8, 3]) + struct.pack(">3I", 100_000, 32, 32))
         f.write(bytes(100_000 * 32 * 32))
-    peak, msg = _peak_bytes(lambda: data.read_idx(path, data.mnist_images_header(path)))
+    peak, msg = _peak_bytes(lambda: read_idx(path, mnist_images_header(path)))
     assert "32×32" in msg and peak < 1 << 20
 
 
