@@ -23,8 +23,9 @@ class UsageError(ValueError):
 
 # the accepted values of the string settings (the code that uses each raises on others too)
 CHOICES = {
-    "act": ("relu", "relu2"),
-    "clf_rule": ("relative", "normalized", "plain"),
+    "act": ("relu", "relu2", "softplus"),
+    "clf_rule": ("relative", "normalized", "plain", "weight_decay"),
+    "stat_form": ("q", "pairs"),
     "lam_choice": ("last_layer", "min_norm", "uniform"),
     "qmin_mode": ("free", "tied", "mean", "none"),
     "alpha_mode": ("closed", "learned"),
@@ -39,11 +40,13 @@ MIN_VALUE = {
     **dict.fromkeys(("n_per_class", "n_pool", "n_eval_images", "eval_epochs", "width", "clf_steps",
                      "kkt_chunk", "z_dim", "n_codes", "hidden", "depth", "batch", "gen_steps",
                      "naive_steps", "bnstat_steps", "gen_channels", "threads", "n_samples",
-                     "restarts", "n_eval_samples"), (1, False)),
+                     "restarts", "n_eval_samples", "particle_mult"), (1, False)),
+    **dict.fromkeys(("clf_lbfgs", "particle_steps"), (0, False)),
     "n_classes": (2, False),
     "rbf_side": (0, False),
     **dict.fromkeys(("clf_lr", "clf_lr_final", "gen_lr", "gen_lr_final", "baseline_lr",
-                     "rbf_width", "init_scale", "box", "kappa", "surrogate_a"), (0, True)),
+                     "rbf_width", "init_scale", "box", "kappa", "surrogate_a", "wd", "wd_lr",
+                     "particle_lr"), (0, True)),
     **dict.fromkeys(("beta", "anchor_std", "r_bn"), (0, False)),
 }
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")

@@ -89,4 +89,6 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
             loss.backward(inputs=params)
             opt.step()
             sched.step()
+            if hasattr(G, "project"):  # e.g. particles: back into the image domain
+                G.project()
     return hist

@@ -191,3 +191,17 @@ def scale_params(model: nn.Module, lam: torch.Tensor, s: float) -> nn.Module:
 def Pi_theta(model: nn.Module, Pi: torch.Tensor) -> list[torch.Tensor]:
     """Πθ as a list of tensors (zeros where λ_k < λ_max), detached."""
     return [p.detach() * float(m) for p, m in zip(model.parameters(), Pi)]
+
+
+def every_tensor(model: nn.Module) -> LambdaResult:
+    """Π for a weight-decay classifier: every tensor, and no Λ needed.
+
+    At a stationary point of L + (wd/2)‖θ‖², wd·θ = −∇L holds for the whole θ and for any
+    architecture (smooth, biased, non-homogeneous): the KKT form of kkt.wd_multipliers. The
+    'λ' of 1 everywhere is only a placeholder for code that reads lam_max.
+    """
+    names = [n for n, _ in model.named_parameters()]
+    K = len(names)
+    return LambdaResult(names, torch.ones(K, dtype=torch.float64), 1.0,
+                        torch.ones(K, dtype=torch.bool), float("nan"),
+                        torch.zeros(K, 0, dtype=torch.float64), 0, "weight decay: every tensor")

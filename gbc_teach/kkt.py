@@ -140,3 +140,27 @@ def dictionary_fit(model: nn.Module, candidates: torch.Tensor, labels: torch.Ten
     mu = torch.from_numpy(mu)
     residual = float((t - J.T @ mu).norm() / t.norm())
     return mu.float(), residual, keep.cpu()
+
+
+def wd_multipliers(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: float) -> torch.Tensor:
+    """The multipliers a weight-decay stationary point predicts, one per (point, wrong class):
+
+        θ = Σ_i Σ_{j≠y_i} μ_ij ∇_θ(f_{y_i} − f_j)(x_i),   μ_ij = p_ij / (n·wd),
+
+    with p_ij the softmax probability of class j at x_i; rows in the order of `constraints`
+    (point-major). Known, not fitted: compare them with kkt_fit's NNLS multipliers.
+    """
+    with torch.no_grad():
+        logits = model(X)
+    p = torch.softmax(logits.double(), 1)
+    wrong = torch.arange(logits.shape[1], device=y.device)[None, :] != y[:, None]
+    return (p[wrong] / (len(y) * wd)).cpu()
+
+
+def kkt_residual_with(model: nn.Module, X: torch.Tensor, y: torch.Tensor, mu_rows: torch.Tensor,
+                      chunk: int = 64) -> float:
+    """‖θ − Σ μ_ij ∇(f_y − f_j)‖/‖θ‖ for given pair multipliers (every tensor in Π)."""
+    J, _, _ = margin_jacobian(model, X, y, pairs=True, chunk=chunk)
+    t = torch.cat([p.detach().flatten() for p in model.parameters()]).double()
+    r = t.to(J.device) - J.double().T @ mu_rows.to(J.device).double()
+    return float(r.norm() / t.norm())

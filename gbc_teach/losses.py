@@ -10,6 +10,15 @@ and every sample should sit on the margin, q = q_min. So
     L_dual = mean u(q / q_min − 1),  u(t) = t² for t ≥ 0, κ·t² for t < 0 (feasibility first),
 
 and L = L_stat + β L_dual. Only the generator and the scalars (α, q_min, class weights) train.
+
+A multi-class max-margin problem has one constraint per wrong class, f_y − f_j ≥ 1, and a
+classifier trained with weight decay satisfies its KKT form exactly, with known multipliers:
+wd·θ = (1/n) Σ_i Σ_{j≠y_i} p_ij ∇_θ(f_{y_i} − f_j)(x_i) = −∇_θ (1/n) Σ_i CE_i. So with
+stat_form='pairs' the expectation is of that softmax-weighted sum over wrong classes,
+
+    v = E_p[Σ_{j≠y} p_j(x) ∇_θ(f_y − f_j)(x)] = E_p[∇_θ log p_y(x)],
+
+Π keeps every tensor, and no q_min is needed (qmin_mode='none'): the weights come with x.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .margins import q as margin
 
@@ -55,8 +65,11 @@ class GBCObjective(nn.Module):
 
     def __init__(self, classifier: nn.Module, Pi: torch.Tensor, lam_max: float, n_classes: int,
                  qmin_mode: str = "free", beta: float = 1.0, kappa: float = 4.0,
-                 class_weights: bool = True, alpha_mode: str = "learned"):
+                 class_weights: bool = True, alpha_mode: str = "learned", stat_form: str = "q"):
         super().__init__()
+        if stat_form not in ("q", "pairs"):
+            raise ValueError(f"stat_form must be 'q' or 'pairs', got {stat_form!r}")
+        self.stat_form = stat_form
         if qmin_mode not in ("free", "tied", "mean", "none"):
             raise ValueError("qmin_mode must be 'free', 'tied', 'mean' or 'none', "
                              f"got {qmin_mode!r}")
@@ -88,13 +101,17 @@ class GBCObjective(nn.Module):
         return self.log_qmin.exp()
 
     def v_of(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None):
-        """v = E_p[∇_θ q] with its graph (create_graph=True), and the margins q.
+        """v = E_p[∇_θ q] (or E_p[∇_θ log p_y], stat_form='pairs') with its graph
+        (create_graph=True), and the margins q.
 
         Sample i has weight class_weight[y_i]·w_i (w: the generator's code weights, or 1).
         """
-        qs = margin(self.classifier(x), y, check=False)  # labels come from the generator loop
+        logits = self.classifier(x)
+        qs = margin(logits, y, check=False)  # labels come from the generator loop
         w = self.class_weights()[y] * (1 if w is None else w)
-        v = torch.autograd.grad((w * qs).mean(), self.theta, create_graph=True)
+        # ∇ log p_y = Σ_{j≠y} p_j ∇(f_y − f_j): every wrong class, softmax-weighted
+        s = qs if self.stat_form == "q" else -F.cross_entropy(logits, y, reduction="none")
+        v = torch.autograd.grad((w * s).mean(), self.theta, create_graph=True)
         return v, qs
 
     @torch.no_grad()

@@ -45,10 +45,14 @@ class MnistConfig:
     act: str = "relu"  # 'relu2' (smooth, homogeneous) reaches KKT points more closely
     bn: bool = True  # False: Haim et al.'s bias-free homogeneous MLP (with bias=False, 'uniform' Λ)
     bias: bool = True
-    clf_steps: int = 600
-    clf_rule: str = "relative"  # fraction of ‖θ‖ along −∇log L (training.train_classifier)
+    first_bias: bool = False  # with bias=False: a bias in the first layer only (fixes image scale)
+    clf_steps: int = 600  # 'weight_decay': the Adam steps before L-BFGS
+    clf_rule: str = "relative"  # fraction of ‖θ‖ along −∇log L; or 'weight_decay' (Adam, L-BFGS)
     clf_lr: float = 0.03
     clf_lr_final: float = 0.1
+    wd: float = 5e-4  # 'weight_decay': the weight of (wd/2)‖θ‖²
+    wd_lr: float = 1e-3  # 'weight_decay': Adam's step
+    clf_lbfgs: int = 500  # 'weight_decay': L-BFGS iterations after Adam
     lam_choice: str = "last_layer"  # Λ scaling the last layer only (Kunin et al.)
     kkt_pairs: bool = False  # one constraint per image (True: per wrong class, 9× the memory)
     kkt_chunk: int = 8  # constraint gradients per batched backward (memory ∝ chunk)
@@ -71,6 +75,7 @@ class MnistConfig:
     gen_arch: str = "conv"  # 'conv': fc → 7×7 → upsample-conv ×2 (a smoothness prior)
     gen_channels: int = 32
     out_bias: float | None = None  # initial output bias: −3 starts from near-black canvases
+    stat_form: str = "q"  # 'pairs': E[∇ log p_y], every wrong class (losses.GBCObjective)
     stat_tensors: str = "all"  # 'Pi': stationarity on Π tensors only (drops 0 = E[∇q] elsewhere)
     gbc_bn_mode: str = "train"  # BN inside the GBC loss: 'train' (batch stats) or 'eval'
     gauge: str = "stretch"  # GBC samples: 'stretch' the set's intensity range to [0, 1] (below)
@@ -79,6 +84,10 @@ class MnistConfig:
     bnstat_steps: int = 1000
     baseline_lr: float = 3e-3  # naive and BN-stat generators (BN-stat: 1e-3 → 0.12, 3e-3 → 0.91)
     r_bn: float = 10.0  # BN-stat weight (1 → 0.91, 10 → 0.94 evaluator accuracy at 1000 steps)
+    particle_steps: int = 0  # > 0: the free-particle reconstruction too (particles.Particles)
+    particle_lr: float = 0.05
+    particle_mult: int = 1  # particles per training image (the count is the classifier's n)
+    judges: bool = True  # a second evaluator and train-on-synthetic/test-on-real accuracy
     n_samples: int | None = None  # generated images per method (None: n_pool, as the metrics ask)
     device: str = "cpu"
     threads: int = 1  # CPU threads; 2 threads on a busy 2-core machine run 4× slower than 1
@@ -89,6 +98,23 @@ class MnistConfig:
         base = dict(n_per_class=10, n_pool=100, n_eval_images=1000, eval_epochs=2, width=64,
                     clf_steps=100, hidden=128, gen_channels=16, batch=100, gen_steps=60,
                     naive_steps=30, bnstat_steps=30)
+        base.update(kw)
+        return cls(**base)
+
+    @classmethod
+    def recovery(cls, fast: bool = False, **kw) -> "MnistConfig":
+        """The regime where the classifier gives its training images back (`gbc-teach mnist`):
+        a smooth MLP with a first-layer bias trained with weight decay to its stationary point
+        (the KKT form with known multipliers), GBC with the matching 'pairs' stationarity and
+        one code per training image, and free particles beside it (notebook 05b)."""
+        base = dict(n_per_class=1, act="softplus", bn=False, bias=False, first_bias=True,
+                    clf_rule="weight_decay", clf_steps=2000, kkt_pairs=True, z_dim=8,
+                    n_codes=1, gen_steps=3000, qmin_mode="none", alpha_mode="closed",
+                    stat_form="pairs", class_weights=False, gauge="none", particle_steps=3000)
+        if fast:
+            base.update(n_pool=100, n_eval_images=1000, eval_epochs=2, width=64, clf_steps=200,
+                        clf_lbfgs=50, hidden=128, gen_channels=16, batch=100, gen_steps=60,
+                        naive_steps=30, particle_steps=60)
         base.update(kw)
         return cls(**base)
 
@@ -153,21 +179,30 @@ def load_data(data_dir=None, quiet: bool = False):
 def make_classifier(cfg: MnistConfig, n_classes: int = 10) -> nn.Module:
     from .models import MLP
 
-    return MLP(784, [cfg.width, cfg.width], n_classes, bn=cfg.bn, bias=cfg.bias, act=cfg.act)
+    bias = "first" if cfg.first_bias and not cfg.bias else cfg.bias
+    return MLP(784, [cfg.width, cfg.width], n_classes, bn=cfg.bn, bias=bias, act=cfg.act)
 
 
 def architecture(cfg: MnistConfig) -> str:
     """e.g. '784-256-256-10, Linear-BN-relu' or '784-256-256-10, Linear-relu, no biases'."""
     layer = "-".join(["Linear"] + (["BN"] * cfg.bn) + [cfg.act])
-    return f"784-{cfg.width}-{cfg.width}-10, {layer}" + ("" if cfg.bias else ", no biases")
+    biases = "" if cfg.bias else ", first-layer bias only" if cfg.first_bias else ", no biases"
+    return f"784-{cfg.width}-{cfg.width}-10, {layer}" + biases
 
 
 def train_mnist_classifier(X, y, cfg: MnistConfig, n_classes: int = 10, progress=False):
-    """The paper's classifier trained full-batch, training-mode BN; returns (model, Λ, history)."""
-    from .homogeneity import solve_lambda
-    from .training import train_classifier
+    """The paper's classifier trained full-batch, training-mode BN; returns (model, Λ, history).
+
+    clf_rule='weight_decay': Adam then L-BFGS on CE + (wd/2)‖θ‖²; Π is every tensor."""
+    from .homogeneity import every_tensor, solve_lambda
+    from .training import train_classifier, train_weight_decay
 
     model = make_classifier(cfg, n_classes).to(X.device)
+    if cfg.clf_rule == "weight_decay":
+        hist = train_weight_decay(model, X, y, wd=cfg.wd, adam_steps=cfg.clf_steps, lr=cfg.wd_lr,
+                                  lbfgs_iters=cfg.clf_lbfgs, progress=progress,
+                                  log_every=max(cfg.clf_steps // 20, 1))
+        return model, every_tensor(model), hist
     lam = solve_lambda(model.cpu(), X[:64].cpu(), cfg.lam_choice)
     model.to(X.device)
     hist = train_classifier(model, X, y, steps=cfg.clf_steps, lr=cfg.clf_lr, rule=cfg.clf_rule,
@@ -232,7 +267,8 @@ def gbc_objective(model, lam, cfg: MnistConfig, n_classes: int):
 
     obj = GBCObjective(frozen_copy(model, cfg.gbc_bn_mode), lam.Pi, lam.lam_max, n_classes,
                        qmin_mode=cfg.qmin_mode, beta=cfg.beta, kappa=cfg.kappa,
-                       class_weights=cfg.class_weights, alpha_mode=cfg.alpha_mode)
+                       class_weights=cfg.class_weights, alpha_mode=cfg.alpha_mode,
+                       stat_form=cfg.stat_form)
     if cfg.stat_tensors == "Pi":  # v = E[∇_{Πθ} q] only: the Π rows of Πθ = α E[∇q]
         keep = [bool(m) for m in lam.Pi]
         obj.theta = [p for p, k in zip(obj.theta, keep) if k]
@@ -323,10 +359,11 @@ class MultiObjective(nn.Module):
 
 
 # -------------------------------------------------------------------------------------- metrics
-def image_metrics(x, y, train_x, train_y, ref, fref_feats, ev) -> dict:
+def image_metrics(x, y, train_x, train_y, ref, fref_feats, ev, judges=None) -> dict:
     """The METHOD §8 row of one image set: evaluator accuracy, recovery (SSIM, L2), Fréchet,
     diversity. ref = (images, labels) of the recovery reference pool; fref_feats: evaluator
-    features of the Fréchet reference pool."""
+    features of the Fréchet reference pool; judges = (second evaluator, real test images,
+    their labels) adds the second evaluator's accuracy and train-on-synthetic/test-on-real."""
     from .evaluator import evaluator_accuracy, evaluator_features
     from .image_metrics import diversity, frechet_distance, recovery
 
@@ -338,7 +375,16 @@ def image_metrics(x, y, train_x, train_y, ref, fref_feats, ev) -> dict:
             "ssim_reference_mean": rs["ref_mean"],
             "l2_recovery_share": rl["share"], "l2_recovery_mean": rl["mean"],
             "frechet": frechet_distance(evaluator_features(ev, x), fref_feats),
-            "diversity": diversity(x, y)}
+            # a set with one image a class (particles at n = 10) has no within-class spread
+            "diversity": diversity(x, y) if np.bincount(np.asarray(y)).max() > 1 else None,
+            **({} if judges is None else judge_row(x, y, *judges))}
+
+
+def judge_row(x, y, ev2, test_x, test_y) -> dict:
+    from .judges import accuracy_of, tstr_accuracy
+
+    return {"second_evaluator_accuracy": accuracy_of(ev2, x, y),
+            "tstr_accuracy": tstr_accuracy(x, y, test_x, test_y)}
 
 
 def _setup(seed, cfg, data_dir, progress):
@@ -363,7 +409,14 @@ def _setup(seed, cfg, data_dir, progress):
             "indices": split_as_json(split)}
     if info["fallback"]:
         info["warning"] = FALLBACK_BANNER
+    judges = None
+    if cfg.judges:  # trained on the evaluator's images; TSTR tested on them too (never generated)
+        from .judges import train_second_evaluator
+
+        ev2 = train_second_evaluator(imgs["evaluator"], labs["evaluator"], progress=progress)
+        judges = (ev2, imgs["evaluator"][:3000], labs["evaluator"][:3000])
     return {"data": data, "split": split, "cfg": cfg, "imgs": imgs, "labs": labs, "ev": ev,
+            "judges": judges,
             "dev": dev, "test_x": to_float_images(data.images[test_idx]),
             "test_y": torch.from_numpy(data.labels[test_idx]), "info": info,
             "fref": evaluator_features(ev, imgs["pool_c"])}
@@ -410,7 +463,7 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
            "train_accuracy": clf_hist["train_acc"][-1],
            "test_accuracy": accuracy(model, s["test_x"].to(dev), s["test_y"].to(dev)),
            "n_test": int(len(s["test_y"])),
-           "kkt_residual": kkt.residual, "kkt_mode": "training-mode BN, "
+           "kkt_residual": kkt.residual, "kkt_mode": ("training-mode BN, " if cfg.bn else "")
            + ("pairs" if cfg.kkt_pairs else "one constraint per image"),
            "n_support_vectors": kkt.n_support, "q_min": kkt.q_min,
            "lambda": {"choice": lam.choice, "Pi": [n for n, p in zip(lam.names, lam.Pi) if p],
@@ -419,26 +472,38 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
     # the loss a generator that reproduced the 500 training images (uniformly) would reach:
     # if generated samples beat it, the conditions do not single the training images out
     clf["L_stat_of_train_images"] = L_stat_of(model, lam, cfg, X, y)
+    if cfg.clf_rule == "weight_decay":
+        from .recovery import wd_diagnostics
+
+        clf.update(wd_diagnostics(model, X, y, cfg.wd, chunk=cfg.kkt_chunk))
+        clf["residual_history"] = {"step": clf_hist["step"], "residual": clf_hist["residual"]}
 
     n_samples = cfg.n_samples or cfg.n_pool
     runs = {}
-    methods = [("gbc", cfg.gen_steps), ("naive", cfg.naive_steps), ("bnstat", cfg.bnstat_steps)]
-    if not cfg.bn:  # BN-statistics matching needs running statistics to match
-        methods = methods[:2]
+    methods = [("gbc", cfg.gen_steps), ("naive", cfg.naive_steps)]
+    if cfg.bn:  # BN-statistics matching needs running statistics to match
+        methods.append(("bnstat", cfg.bnstat_steps))
+    if cfg.particle_steps > 0:
+        methods.append(("particles", cfg.particle_steps))
     for name, steps in methods:
         t1 = time.perf_counter()
-        seed_everything(seed + {"gbc": 1000, "naive": 2000, "bnstat": 3000}[name])
+        seed_everything(seed + {"gbc": 1000, "naive": 2000, "bnstat": 3000, "particles": 4000}[name])
         G = make_generator(cfg).to(dev)
-        if name == "gbc":
+        if name == "particles":  # the same objective on free images instead of a generator
+            from .particles import Particles
+
+            G = Particles(10, len(X) * cfg.particle_mult, seed=seed).to(dev)
+            obj = gbc_objective(model, lam, cfg, 10)
+        elif name == "gbc":
             obj = gbc_objective(model, lam, cfg, 10)
         elif name == "naive":
             obj = NaiveObjective(frozen_copy(model, "eval"), 10)
         else:
             obj = BNStatObjective(model, 10, r_bn=cfg.r_bn)
-        lr = cfg.gen_lr if name == "gbc" else cfg.baseline_lr
+        lr = {"gbc": cfg.gen_lr, "particles": cfg.particle_lr}.get(name, cfg.baseline_lr)
         hist = train_generator(G, obj.to(dev), steps=steps, batch=cfg.batch, lr=lr,
                                lr_final=cfg.gen_lr_final, seed=seed,
-                               surrogate_a=cfg.surrogate_a if name == "gbc" else None,
+                               surrogate_a=cfg.surrogate_a if name in ("gbc", "particles") else None,
                                progress=progress, desc=f"{name} generator",
                                log_every=max(steps // 30, 1))
         x, yy = draw(G, n_samples, 10, seed + 7)
@@ -455,14 +520,15 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
         metrics["bnstat_skipped"] = "the classifier has no batch norm (bn=False): no statistics to match"
     ref = (imgs["pool_b"], labs["pool_b"])
     for name, r in runs.items():
-        row = image_metrics(r["x"], r["y"], imgs["train"], labs["train"], ref, s["fref"], s["ev"])
+        row = image_metrics(r["x"], r["y"], imgs["train"], labs["train"], ref, s["fref"], s["ev"],
+                            s["judges"])
         row["train_seconds"] = r["seconds"]
         if "x_raw" in r:
             row.update(_raw_row(r["x_raw"], r["y"], s))
         row["final_losses"] = {k: v[-1] for k, v in r["hist"].items() if k != "step"}
         metrics[name] = row
     metrics["real"] = image_metrics(imgs["pool_a"], labs["pool_a"], imgs["train"],
-                                    labs["train"], ref, s["fref"], s["ev"])
+                                    labs["train"], ref, s["fref"], s["ev"], s["judges"])
     metrics["real"]["what"] = "pool_a: held-out real images, never seen by the classifier"
     metrics["seconds"] = time.perf_counter() - t0
     return {"metrics": metrics, "model": model, "lam": lam, "kkt": kkt, "cfg": cfg,
@@ -521,7 +587,7 @@ def run_mnist_multi(seed: int = 0, cfg: MnistConfig | None = None, progress: boo
         for k in range(n_classifiers):
             x[(yy // C) == k] = stretch(x_raw[(yy // C) == k])
     ref = (imgs["pool_b"], labs["pool_b"])
-    row = image_metrics(x, yy, imgs["train"], labs["train"], ref, s["fref"], s["ev"])
+    row = image_metrics(x, yy, imgs["train"], labs["train"], ref, s["fref"], s["ev"], s["judges"])
     if cfg.gauge == "stretch":
         row.update(_raw_row(x_raw, yy, s))
     row["train_seconds"] = time.perf_counter() - t1
@@ -535,7 +601,7 @@ def run_mnist_multi(seed: int = 0, cfg: MnistConfig | None = None, progress: boo
     metrics = {"seed": seed, "config": asdict(cfg), "data": s["info"], "classifiers": clfs,
                "evaluator": _evaluator_row(s), "gbc": row,
                "real": image_metrics(imgs["pool_a"], labs["pool_a"], imgs["train"],
-                                     labs["train"], ref, s["fref"], s["ev"]),
+                                     labs["train"], ref, s["fref"], s["ev"], s["judges"]),
                "seconds": time.perf_counter() - t0}
     return {"metrics": metrics, "models": models, "cfg": cfg, "G": G,
             "train": (imgs["train"], labs["train"]), "split": s["split"],
@@ -549,6 +615,7 @@ from .mnist_report import (  # noqa: E402
     best_ssim,
     markdown_table,
     nearest_figure,
+    recovery_target_rows,
     summary,
     target_rows,
     targets_markdown,
@@ -556,5 +623,5 @@ from .mnist_report import (  # noqa: E402
 )
 
 __all__ = ["MnistConfig", "run_mnist", "run_mnist_multi", "add_mnist_commands", "best_ssim",
-           "markdown_table", "nearest_figure", "summary", "target_rows", "targets_markdown",
-           "write_artifacts"]
+           "markdown_table", "nearest_figure", "recovery_target_rows", "summary", "target_rows",
+           "targets_markdown", "write_artifacts"]

@@ -35,6 +35,19 @@ class ReLU(nn.Module):
         return "" if self.a is None else f"surrogate a={self.a}"
 
 
+class SoftReLU(nn.Module):
+    """softplus(β·x)/β: ReLU rounded off at scale 1/β. Not homogeneous, but smooth, so a
+    weight-decay classifier reaches its stationary point (and its KKT form, which needs no Λ)
+    to a small residual, where ReLU's kinks stall it (notebook 05b)."""
+
+    def __init__(self, beta: float = 10.0):
+        super().__init__()
+        self.beta = beta
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.softplus(x, beta=self.beta)
+
+
 class SquaredReLU(nn.Module):
     """relu(x)²: positively homogeneous of degree 2 and continuously differentiable, so the
     margin gradients ∇_θ q, and the KKT conditions built from them, vary smoothly with x."""
@@ -109,25 +122,31 @@ class MLP(nn.Module):
     """Fully connected classifier: [Linear → (BN) → ReLU] × len(widths) → Linear.
 
     const_feature appends a constant 1 to the input, so a bias-free MLP stays homogeneous
-    yet its first layer is affine in the original input. lift: an optional fixed feature map
-    (e.g. RBFLift) applied to the input first; d_in is then the raw input's size.
+    yet its first layer is affine in the original input. bias='first': a bias in the first
+    layer only (Haim et al.'s choice: it fixes the scale of an image, f(cx) ≠ c·f(x)).
+    lift: an optional fixed feature map (e.g. RBFLift) applied to the input first; d_in is
+    then the raw input's size.
     """
 
-    def __init__(self, d_in: int, widths: list[int], d_out: int, bias: bool = True,
+    ACTS = {"relu": ReLU, "relu2": SquaredReLU, "softplus": SoftReLU}
+
+    def __init__(self, d_in: int, widths: list[int], d_out: int, bias: bool | str = True,
                  bn: bool = False, init_scale: float = 1.0, const_feature: bool = False,
                  act: str = "relu", lift: nn.Module | None = None):
         super().__init__()
-        if act not in ("relu", "relu2"):
-            raise ValueError(f"act must be 'relu' or 'relu2', got {act!r}")
+        if act not in self.ACTS:
+            raise ValueError(f"act must be one of {sorted(self.ACTS)}, got {act!r}")
+        if bias not in (True, False, "first"):
+            raise ValueError(f"bias must be True, False or 'first', got {bias!r}")
         self.d_in, self.const_feature, self.lift = d_in, const_feature, lift
         dims = [(lift.out_dim if lift is not None else d_in) + int(const_feature), *widths]
         layers: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:]):
-            layers.append(nn.Linear(a, b, bias=bias))
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+            layers.append(nn.Linear(a, b, bias=bias is True or (bias == "first" and i == 0)))
             if bn:
                 layers.append(nn.BatchNorm1d(b))
-            layers.append(ReLU() if act == "relu" else SquaredReLU())
-        layers.append(nn.Linear(dims[-1], d_out, bias=bias))
+            layers.append(self.ACTS[act]())
+        layers.append(nn.Linear(dims[-1], d_out, bias=bias is True))
         self.net = nn.Sequential(*layers)
         kaiming_init(self, init_scale)
 

@@ -75,7 +75,7 @@ def test_multi_generator_labels_and_objective_split():
 
 def test_cli_mnist_tiny_on_fallback(no_mnist, capsys):
     out = no_mnist / "run"
-    args = ["mnist", "--seed", "0", "--out", str(out), "--quiet"]
+    args = ["mnist", "--profile", "paper", "--seed", "0", "--out", str(out), "--quiet"]
     for k, v in TINY.items():
         args += ["--set", f"{k}={v}"]
     assert main(args) == 0

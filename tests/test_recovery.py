@@ -1,0 +1,190 @@
+"""Weight decay's KKT form, the 'pairs' stationarity, particles, the judges and the recovery map."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gbc_teach import mnist
+from gbc_teach.cli import main
+from gbc_teach.gbc import train_generator
+from gbc_teach.homogeneity import every_tensor
+from gbc_teach.judges import augment, train_second_evaluator, tstr_accuracy
+from gbc_teach.kkt import kkt_residual_with, wd_multipliers
+from gbc_teach.losses import GBCObjective
+from gbc_teach.models import MLP
+from gbc_teach.particles import Particles
+from gbc_teach.recovery import plot_recovery_map, wd_diagnostics
+from gbc_teach.training import train_weight_decay, wd_residual
+
+
+def blobs(n_per_class=4, d=12, C=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.rand(C, d, generator=g)
+    X = (centers.repeat_interleave(n_per_class, 0)
+         + 0.15 * torch.randn(C * n_per_class, d, generator=g)).clamp(0, 1)
+    return X, torch.arange(C).repeat_interleave(n_per_class)
+
+
+def smooth_net(d=12, C=3, width=32, seed=0):
+    torch.manual_seed(seed)
+    return MLP(d, [width, width], C, bias="first", act="softplus")
+
+
+@pytest.fixture(scope="module")
+def stationary():
+    """A smooth net trained with weight decay to its stationary point (shared: ~1 s)."""
+    X, y = blobs()
+    model = smooth_net()
+    hist = train_weight_decay(model, X, y, wd=1e-2, adam_steps=300, lr=1e-2, lbfgs_iters=300,
+                              progress=False)
+    return model, X, y, hist
+
+
+def test_wd_multipliers_reproduce_the_stationarity_residual_exactly():
+    """‖θ − Σ μ_ij ∇(f_y − f_j)‖/‖θ‖ with μ_ij = p_ij/(n·wd) equals ‖∇L + wd·θ‖/‖wd·θ‖ for ANY θ:
+    −∇_θ CE_i = Σ_{j≠y} p_ij ∇_θ(f_y − f_j). Checked on an untrained net, where both are large."""
+    X, y = blobs()
+    model = smooth_net(seed=3)
+    wd = 0.05
+    a = kkt_residual_with(model, X, y, wd_multipliers(model, X, y, wd))
+    b = wd_residual(model, X, y, wd)
+    assert a > 0.1 and abs(a - b) < 1e-4 * b
+
+
+def test_weight_decay_training_reaches_the_kkt_form(stationary):
+    model, X, y, hist = stationary
+    assert hist["train_acc"][-1] == 1.0
+    # L-BFGS takes the residual orders of magnitude below where Adam left it
+    assert hist["residual"][-1] < 1e-3 < hist["residual"][0]
+    d = wd_diagnostics(model, X, y, wd=1e-2, chunk=16)
+    assert d["residual_wd"] < 1e-3
+    # NNLS with every (point, wrong class) constraint fits θ at least as well as the prediction,
+    # and better than one constraint per point; its multipliers follow the predicted ones
+    assert d["kkt_residual_pairs"] <= d["residual_wd"] + 1e-4
+    assert d["kkt_residual_pairs"] < d["kkt_residual_per_image"]
+    assert d["mu_correlation"] > 0.9
+
+
+def test_pairs_form_v_is_the_softmax_weighted_sum_over_wrong_classes(stationary):
+    model, X, y, _ = stationary
+    lam = every_tensor(model)
+    obj = GBCObjective(model, lam.Pi, lam.lam_max, 3, qmin_mode="none", alpha_mode="closed",
+                       stat_form="pairs", class_weights=False)
+    v, _ = obj.v_of(X, y)
+    # reference: E_i Σ_{j≠y_i} p_ij ∇(f_y − f_j), one point at a time
+    params = list(model.parameters())
+    ref = [torch.zeros_like(p) for p in params]
+    for xi, yi in zip(X, y):
+        f = model(xi[None])[0]
+        p = torch.softmax(f, 0).detach()
+        s = sum(p[j] * (f[yi] - f[j]) for j in range(3) if j != yi)
+        for r, gi in zip(ref, torch.autograd.grad(s, params)):
+            r += gi / len(X)
+    for a, b in zip(v, ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    # at a weight-decay stationary point the training points make L_stat vanish; others do not
+    L_train = float(obj(X, y)["L_stat"].detach())
+    L_other = float(obj(blobs(seed=9)[0], y)["L_stat"].detach())
+    assert L_train < 1e-4 and L_other > 100 * L_train
+    with pytest.raises(ValueError, match="stat_form"):
+        GBCObjective(model, lam.Pi, 1.0, 3, stat_form="cosine")
+
+
+def test_particles_recover_the_training_points():
+    """One point a class (the n = 10 MNIST regime in miniature): free particles fitted by the
+    pairs objective alone land near the training points, each nearest to its own."""
+    X, y = blobs(n_per_class=1, d=12, C=3)
+    model = smooth_net()
+    train_weight_decay(model, X, y, wd=1e-2, adam_steps=300, lr=1e-2, lbfgs_iters=300,
+                       progress=False)
+    lam = every_tensor(model)
+    obj = GBCObjective(model, lam.Pi, lam.lam_max, 3, qmin_mode="none", alpha_mode="closed",
+                       stat_form="pairs", class_weights=False)
+    P = Particles(3, len(X), shape=(X.shape[1],), init=0.01, seed=0)
+    assert P.y.tolist() == [0, 1, 2]
+    d0 = torch.cdist(X, P.sample()[0]).diag()
+    hist = train_generator(P, obj, steps=1500, lr=0.02, progress=False, log_every=500)
+    assert hist["L_stat"][-1] < 0.01 * hist["L_stat"][0]
+    x, yy = P.sample()
+    assert x.min() >= 0 and x.max() <= 1  # projected back into the domain after every step
+    d = torch.cdist(X, x)  # (train, particle); particle k has label k = training point k's
+    assert (d.argmin(0) == torch.arange(3)).all()
+    assert (d.diag() < 0.15 * d0).all() and float(d.diag().max()) < 0.2 * float(torch.pdist(X).min())
+
+
+def test_particles_refuse_fewer_than_one_a_class():
+    with pytest.raises(ValueError, match="one particle a class"):
+        Particles(10, 5)
+
+
+def test_tstr_tells_signal_from_shuffled_labels():
+    X, y = blobs(n_per_class=30, d=20, C=4, seed=1)
+    Xt, yt = blobs(n_per_class=30, d=20, C=4, seed=1)
+    Xt = (Xt + 0.05 * torch.randn(Xt.shape, generator=torch.Generator().manual_seed(5))).clamp(0, 1)
+    good = tstr_accuracy(X, y, Xt, yt, steps=200)
+    shuffled = tstr_accuracy(X, y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))],
+                             Xt, yt, steps=200)
+    assert good > 0.9 and shuffled < 0.6
+
+
+def test_second_evaluator_learns_and_caches(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    # two "classes" of 28×28 images: a bright left half or a bright right half
+    x = torch.zeros(200, 1, 28, 28)
+    y = torch.arange(200) % 2
+    x[y == 0, :, :, :14] = 1
+    x[y == 1, :, :, 14:] = 1
+    x = (x * (0.7 + 0.3 * torch.rand(200, 1, 1, 1, generator=g))).clamp(0, 1)
+    a = augment(x, g)
+    assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1 and not torch.equal(a, x)
+    path = tmp_path / "ev2.pt"
+    ev = train_second_evaluator(x, y, epochs=3, progress=False, path=path)
+    assert path.is_file()
+    with torch.no_grad():
+        acc = float((ev(x).argmax(1) == y).float().mean())
+    assert acc > 0.95
+    ev2 = train_second_evaluator(x, y, epochs=3, progress=False, path=path)  # from the cache
+    for p, q in zip(ev.parameters(), ev2.parameters()):
+        assert torch.equal(p, q)
+    path.write_bytes(b"not a checkpoint")  # a broken cache is a miss, not a crash
+    train_second_evaluator(x, y, epochs=1, progress=False, path=path)
+
+
+def test_recovery_profile_cli_tiny(tmp_path, monkeypatch):
+    """`gbc-teach mnist --fast` runs the recovery profile: weight decay, particles, the judges."""
+    from gbc_teach import data as gdata
+
+    monkeypatch.setattr(gdata, "_repo_data_dirs", lambda: [tmp_path / "nothing"])
+    monkeypatch.delenv("GBC_DATA_DIR", raising=False)
+    monkeypatch.setenv("GBC_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    assert main(["mnist", "--fast", "--seed", "0", "--out", str(out), "--quiet",
+                 "--set", "n_eval_images=300", "--set", "eval_epochs=1"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    c = m["classifier"]
+    assert m["config"]["clf_rule"] == "weight_decay" and "first-layer bias" in c["architecture"]
+    assert c["residual_wd"] >= 0 and c["kkt_residual_pairs"] <= c["kkt_residual_per_image"] + 1e-6
+    assert set(m) >= {"gbc", "particles", "naive", "real"} and "bnstat" not in m
+    for row in ("gbc", "particles", "naive", "real"):
+        for key in ("evaluator_accuracy", "second_evaluator_accuracy", "tstr_accuracy",
+                    "ssim_recovery_share", "l2_recovery_share"):
+            assert 0 <= m[row][key] <= 1, (row, key)
+    assert m["particles"]["n"] == 10 * m["config"]["n_per_class"] * m["config"]["particle_mult"]
+    assert (out / "samples_particles.png").is_file()
+    rows = mnist.recovery_target_rows(m)
+    assert [r["target"].split()[1] for r in rows][:2] == ["SSIM", "L2"]
+    assert all(isinstance(r["met"], bool) for r in rows)
+
+
+def test_plot_recovery_map():
+    row = lambda s: {"ssim_recovery_share": s, "l2_recovery_share": min(1, s + 0.2)}  # noqa: E731
+    res = {"rows": [{"n_train": n, "classifier": {"residual_wd": r}, "gbc": row(s),
+                     "particles": row(s / 2)}
+                    for n, r, s in ((10, 0.01, 1.0), (20, 0.02, 0.4), (50, 0.03, 0.0))]}
+    fig = plot_recovery_map(res)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 5  # 2 methods × (SSIM, L2) + the real line
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [1.0, 0.4, 0.0])
+    assert len(fig.axes) == 2  # the residual's twin axis
