@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_mnist_commands(sub, parents=[debug])
+        from .recovery import add_recovery_command
+
+        add_recovery_command(sub, parents=[debug])
     return p
 
 

@@ -63,7 +63,7 @@ def _key(x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int) -> str:
     return h.hexdigest()
 
 
-def train_second_evaluator(x: torch.Tensor, y: torch.Tensor, epochs: int = 4, seed: int = 0,
+def train_second_evaluator(x: torch.Tensor, y: torch.Tensor, epochs: int = 8, seed: int = 0,
                            batch: int = 64, lr: float = 2e-3, progress: bool = True,
                            cache: bool = True, path: str | os.PathLike | None = None):
     """Train (or load from the cache) the second evaluator on real images (N, 1, 28, 28)."""
