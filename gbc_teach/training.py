@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 
 import torch
 from torch import nn
@@ -166,15 +167,17 @@ def train_weight_decay(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: f
 
     Adam gets close fast; L-BFGS (strong Wolfe line search) then drives the residual
     ‖∇L + wd·θ‖/‖wd·θ‖ down by orders of magnitude on a smooth net. Stops early once the
-    residual is ≤ tol. Returns a history: step, loss, train_acc, residual (the L-BFGS phase
-    is logged per iteration batch after the Adam steps).
+    residual is ≤ tol. Returns a history: step, loss, train_acc, residual and the seconds since
+    the start (the L-BFGS phase is logged per `log_every` iterations after the Adam steps).
     """
     check_labelled(X, y)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    hist: dict[str, list] = {"step": [], "loss": [], "train_acc": [], "residual": []}
+    hist: dict[str, list] = {"step": [], "loss": [], "train_acc": [], "residual": [], "seconds": []}
+    t0 = time.perf_counter()
 
     def log(step: int) -> float:
+        hist["seconds"].append(time.perf_counter() - t0)  # before the logging's own cost
         with torch.no_grad():
             logits = model(X)
         r = wd_residual(model, X, y, wd)
