@@ -53,7 +53,7 @@ No GPU needed; `MnistConfig.paper()` is the GPU profile (exercise 3).
 digits upsampled, with a loud warning. The same experiment from the command line:
 
 ```
-gbc-teach mnist --seed 0 --out outputs/mnist     # metrics.json, samples.png, nearest.png, ...
+gbc-teach mnist --profile paper --seed 0 --out outputs/mnist     # metrics.json, samples.png, nearest.png, ...
 ```
 """)
 
@@ -463,7 +463,7 @@ Same data, same generator, same losses and metrics; the BN-statistics baseline d
 batch norm), and there is no gauge to fix (`gauge="none"`). Command line:
 
 ```
-gbc-teach mnist --set bn=false --set bias=false --set lam_choice=uniform --set gauge=none --set clf_steps=10000
+gbc-teach mnist --profile paper --set bn=false --set bias=false --set lam_choice=uniform --set gauge=none --set clf_steps=10000
 ```
 """)
 
@@ -546,9 +546,9 @@ md(r"""
 ## Exercises
 
 1. **A smooth activation.** Rerun with `CFG = mnist.MnistConfig(act="relu2")` (or
-   `gbc-teach mnist --set act=relu2`). Does the KKT residual drop? Does $L_{\rm stat}$ of the training
+   `gbc-teach mnist --profile paper --set act=relu2`). Does the KKT residual drop? Does $L_{\rm stat}$ of the training
    images drop below that of fresh real digits, and does the recovery share move?
-2. **Longer classifier training.** `gbc-teach mnist --set clf_steps=3000` (about 5× the classifier time).
+2. **Longer classifier training.** `gbc-teach mnist --profile paper --set clf_steps=3000` (about 5× the classifier time).
    Plot the KKT residual against `clf_steps` for a few values. Is it still falling at the end?
 3. **The paper profile.** On a GPU: `gbc-teach mnist --paper --device cuda` (784-512-512-10, 3,000
    classifier steps, 20,000 generator steps; about 5 minutes on an H100). Which of the targets of §6

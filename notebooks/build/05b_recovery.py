@@ -46,7 +46,7 @@ minutes with `GBC_FAST=1` (tiny sizes, the same cells and checks, meaningless nu
 The same runs from the command line:
 
 ```
-gbc-teach mnist --seed 0 --out outputs/mnist                 # the recovery profile (this notebook, §5)
+gbc-teach mnist --seed 0 --out outputs/mnist                 # the recovery profile (this notebook, §4)
 gbc-teach recovery-map --ns 1,2,5,10 --out outputs/recovery-map   # the map (§6)
 gbc-teach mnist --profile paper --out outputs/mnist-paper    # the paper's 500-image BN classifier (§7)
 ```

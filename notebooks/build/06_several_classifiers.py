@@ -41,7 +41,7 @@ outputs come from it), well under a minute with `GBC_FAST=1` (`MnistConfig.fast(
 checks, meaningless numbers). No GPU needed. Command line:
 
 ```
-gbc-teach mnist-multi --seed 0 --out outputs/mnist-multi
+gbc-teach mnist-multi --profile paper --seed 0 --out outputs/mnist-multi
 ```
 """)
 
