@@ -530,6 +530,10 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
     metrics["real"] = image_metrics(imgs["pool_a"], labs["pool_a"], imgs["train"],
                                     labs["train"], ref, s["fref"], s["ev"], s["judges"])
     metrics["real"]["what"] = "pool_a: held-out real images, never seen by the classifier"
+    # the ceiling: the training images themselves, judged the same way (a perfect recovery)
+    metrics["train_images"] = image_metrics(imgs["train"], labs["train"], imgs["train"],
+                                            labs["train"], ref, s["fref"], s["ev"], s["judges"])
+    metrics["train_images"]["what"] = "the classifier's training images: what a perfect recovery scores"
     metrics["seconds"] = time.perf_counter() - t0
     return {"metrics": metrics, "model": model, "lam": lam, "kkt": kkt, "cfg": cfg,
             "train": (imgs["train"], labs["train"]), "split": s["split"],

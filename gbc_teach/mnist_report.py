@@ -64,7 +64,7 @@ def best_ssim(train_x, train_y, x, y) -> np.ndarray:
     return out
 
 
-METHODS = ("gbc", "particles", "naive", "bnstat", "real")
+METHODS = ("gbc", "particles", "naive", "bnstat", "real", "train_images")
 JUDGE_KEYS = ("second_evaluator_accuracy", "tstr_accuracy")
 
 

@@ -61,7 +61,7 @@ def _point_row(n: int, m: dict) -> dict:
                                             "kkt_residual", "residual_wd",
                                             "kkt_residual_per_image", "kkt_residual_pairs",
                                             "mu_correlation", "L_stat_of_train_images")}}
-    for method in ("gbc", "particles", "naive", "bnstat", "real"):
+    for method in ("gbc", "particles", "naive", "bnstat", "real", "train_images"):
         if method in m:
             row[method] = {k: m[method].get(k) for k in (
                 "n", "ssim_recovery_share", "l2_recovery_share", "ssim_recovery_mean",

@@ -173,6 +173,10 @@ def test_recovery_profile_cli_tiny(tmp_path, monkeypatch):
             assert 0 <= m[row][key] <= 1, (row, key)
     assert m["particles"]["n"] == 10 * m["config"]["n_per_class"] * m["config"]["particle_mult"]
     assert (out / "samples_particles.png").is_file()
+    # the ceiling row: the training images themselves, judged the same way
+    ti = m["train_images"]
+    assert ti["n"] == m["particles"]["n"] and ti["l2_recovery_share"] == 1.0
+    assert 0 <= ti["second_evaluator_accuracy"] <= 1
     rows = mnist.recovery_target_rows(m)
     assert [r["target"].split()[1] for r in rows][:2] == ["SSIM", "L2"]
     assert all(isinstance(r["met"], bool) for r in rows)

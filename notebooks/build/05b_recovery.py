@@ -262,7 +262,8 @@ weight-decay classifier of §2 and, on the frozen classifier:
 Each set is judged by the evaluator of notebook 05, a **second evaluator** of another design (global
 average pooling, stronger augmentation), **train-on-synthetic/test-on-real** accuracy (a fresh MLP
 trained on the samples, tested on 3,000 real digits), Fréchet distance, diversity, and the recovery
-share against a fresh real pool of the same size as the generated set.
+share against a fresh real pool of the same size as the generated set. The row `train_images` is
+the classifier's training set judged the same way: the score of a perfect recovery.
 """)
 
 code(r"""
@@ -301,8 +302,12 @@ display(Markdown(
     f"500 samples of {len(y)} images train a student to {g['tstr_accuracy']:.2f} on real digits "
     f"(real pool: {m['real']['tstr_accuracy']:.2f}), and their Fréchet distance is "
     f"{g['frechet']:.0f} against {m['real']['frechet']:.1f} for real data — a copy of ten images is "
-    f"not the distribution of digits. The second evaluator reads {g['second_evaluator_accuracy']:.2f} "
-    f"of them as their class (real: {m['real']['second_evaluator_accuracy']:.2f})."))
+    f"not the distribution of digits. The last row, `train_images`, judges the training images "
+    f"themselves — what a perfect recovery would score: the two evaluators read "
+    f"{m['train_images']['evaluator_accuracy']:.2f} and {m['train_images']['second_evaluator_accuracy']:.2f} "
+    f"of them as their class, against {g['evaluator_accuracy']:.2f} and "
+    f"{g['second_evaluator_accuracy']:.2f} for GBC's samples: a judge's misreadings of the originals "
+    f"cap what any copy can score."))
 if not FAST:
     assert g["ssim_recovery_share"] >= 0.6 and m["particles"]["ssim_recovery_share"] >= 0.6
 """)
