@@ -619,6 +619,7 @@ from .mnist_report import (  # noqa: E402
     best_ssim,
     markdown_table,
     nearest_figure,
+    recovery_figure,
     recovery_target_rows,
     summary,
     target_rows,
@@ -627,5 +628,5 @@ from .mnist_report import (  # noqa: E402
 )
 
 __all__ = ["MnistConfig", "run_mnist", "run_mnist_multi", "add_mnist_commands", "best_ssim",
-           "markdown_table", "nearest_figure", "recovery_target_rows", "summary", "target_rows",
-           "targets_markdown", "write_artifacts"]
+           "markdown_table", "nearest_figure", "recovery_figure", "recovery_target_rows", "summary",
+           "target_rows", "targets_markdown", "write_artifacts"]

@@ -47,6 +47,35 @@ def nearest_figure(train_x, train_y, x, y, per_class: int = 2, label: str = "GBC
     return fig
 
 
+def recovery_figure(train_x, train_y, samples: dict, methods=("gbc", "particles", "naive"),
+                    per_row: int = 10):
+    """One column a training image (the first `per_row`, sorted by class): the image, then the
+    most similar (SSIM) same-class sample of each method."""
+    import matplotlib.pyplot as plt
+
+    from .image_metrics import ssim_matrix
+
+    methods = [k for k in methods if k in samples]
+    order = torch.argsort(train_y, stable=True)[:per_row]
+    fig, axes = plt.subplots(1 + len(methods), len(order), squeeze=False,
+                             figsize=(0.8 * len(order) + 1.2, 0.85 * (1 + len(methods)) + 0.3))
+    for j, i in enumerate(order.tolist()):
+        ims = [train_x[i, 0]]
+        for name in methods:
+            x, y = samples[name]
+            idx = torch.nonzero(y == train_y[i])[:, 0]
+            best = int(ssim_matrix(train_x[i:i + 1], x[idx])[0].argmax()) if len(idx) else None
+            ims.append(x[idx[best], 0] if best is not None else torch.zeros_like(train_x[i, 0]))
+        for r, im in enumerate(ims):
+            axes[r, j].imshow(im.numpy(), cmap="gray", vmin=0, vmax=1)
+            axes[r, j].set_xticks([])
+            axes[r, j].set_yticks([])
+    for r, label in enumerate(["training image", *methods]):
+        axes[r, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
+    fig.subplots_adjust(left=0.13, right=0.99, top=0.99, bottom=0.01, wspace=0.05, hspace=0.05)
+    return fig
+
+
 def best_ssim(train_x, train_y, x, y) -> np.ndarray:
     """Each training image's best SSIM with a same-class image of (x, y); −inf if none.
 
@@ -169,8 +198,8 @@ def _u8(x: torch.Tensor) -> np.ndarray:
 
 
 def write_artifacts(res: dict, out: Path, per_row: int = 10) -> None:
-    """metrics.json, samples.png (one row a class, per method), nearest.png, samples.npz,
-    train_subset.npz — each written atomically."""
+    """metrics.json, samples.png (one row a class, per method), nearest.png, recovery.png (with
+    particles), samples.npz, train_subset.npz — each written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -185,6 +214,8 @@ def write_artifacts(res: dict, out: Path, per_row: int = 10) -> None:
         if name != "gbc":
             atomic_savefig(image_grid(xb, yb, nrow=per_row), out / f"samples_{name}.png")
     atomic_savefig(nearest_figure(tx, ty, x, y), out / "nearest.png")
+    if "particles" in res["samples"]:  # the recovery profile: every method against the images
+        atomic_savefig(recovery_figure(tx, ty, res["samples"]), out / "recovery.png")
     arrays = {"images": _u8(x), "labels": y.numpy()}
     for name, (xb, yb) in res["samples"].items():
         if name != "gbc":
@@ -247,11 +278,14 @@ def _cmd(args, multi: bool) -> int:
     if m["data"]["fallback"]:
         print(FALLBACK_BANNER, file=sys.stderr)
     clf = m.get("classifier") or m["classifiers"]
+    if isinstance(clf, dict):  # the residual's history is for plots, not for the terminal
+        clf = {k: v for k, v in clf.items() if k != "residual_history"}
     print(json.dumps({"data.split": m["data"]["split"], "classifier": clf}, indent=1,
                      default=str)[:2000])
     print(summary(m))
     print(f"seconds: {m['seconds']:.0f}; wrote {args.out}/: metrics.json, samples.png, "
-          "nearest.png, samples.npz, train_subset.npz, run.json")
+          "nearest.png, samples.npz, train_subset.npz, run.json"
+          + (", recovery.png" if "particles" in res["samples"] else ""))
     return 0
 
 

@@ -172,7 +172,7 @@ def test_recovery_profile_cli_tiny(tmp_path, monkeypatch):
                     "ssim_recovery_share", "l2_recovery_share"):
             assert 0 <= m[row][key] <= 1, (row, key)
     assert m["particles"]["n"] == 10 * m["config"]["n_per_class"] * m["config"]["particle_mult"]
-    assert (out / "samples_particles.png").is_file()
+    assert (out / "samples_particles.png").is_file() and (out / "recovery.png").is_file()
     # the ceiling row: the training images themselves, judged the same way
     ti = m["train_images"]
     assert ti["n"] == m["particles"]["n"] and ti["l2_recovery_share"] == 1.0
