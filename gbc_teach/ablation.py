@@ -1,4 +1,4 @@
-"""α from the KKT conditions, and ablations of the GBC losses on the 2-D toy (METHOD.md §5–8;
+"""α from the KKT conditions, and ablations of the GBC losses on the 2-D toy (docs/method.md §5–8;
 notebook 04, script scripts/toy_ablation.py).
 
 §5: at a KKT point, with p the distribution μ/Σμ over the constraints,
@@ -134,7 +134,7 @@ def fixed_alpha_objective(model, lam, cfg: ToyConfig, alpha: float):
 
 
 def evaluate(G, data, kkt, cfg: ToyConfig, seed: int) -> dict:
-    """SV recall and precision of G's samples (METHOD §8), sampled as in run_toy2d."""
+    """SV recall and precision of G's samples (docs/method.md §8), sampled as in run_toy2d."""
     from .metrics import precision, radius, sv_recall
 
     g = torch.Generator().manual_seed(seed)

@@ -1,4 +1,4 @@
-"""Baselines that use the same frozen classifier as GBC (METHOD.md §8; notebook 05).
+"""Baselines that use the same frozen classifier as GBC (docs/method.md §8; notebook 05).
 
 BN-statistics matching (DeepInversion, Yin et al. 2020): a classifier with batch norm keeps,
 in every BN layer l, the running mean m_l and variance s²_l of its training data's

@@ -1,9 +1,9 @@
-"""Real images for the experiments (METHOD.md §9): MNIST IDX files, the paper's split, CelebA.
+"""Real images for the experiments (docs/method.md §9): MNIST IDX files, the paper's split, CelebA.
 
 MNIST comes from `data_dir` if given (used or refused, never passed over), else from a set
 `$GBC_DATA_DIR` (likewise), else from ./data or the repo's `data/`; only with no data configured
 anywhere do we fall back to scikit-learn's bundled 8x8 digits, and say so loudly. Every file is
-checked at load time (shape, type, labels 0–9). Notebook: 03_mnist.
+checked at load time (shape, type, labels 0–9). Notebook: 05_mnist §1.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""The independent evaluator of METHOD.md §8: a small CNN trained on real images that neither the
+"""The independent evaluator of docs/method.md §8: a small CNN trained on real images that neither the
 generator nor the classifier under study ever sees.
 
 It scores generated digits (accuracy w.r.t. their conditioning label) and provides the
 penultimate features for the Fréchet distance. Trained once, then cached (train-or-load).
-Notebook: 05_mnist_metrics.
+Notebook: 05_mnist §4 (the metric table).
 """
 
 from __future__ import annotations

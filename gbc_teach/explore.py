@@ -1,9 +1,9 @@
 """Helpers for the explorers of notebooks 02 and 03: tracked training runs, Λ families, Euler sides.
 
-Notebook 02 (METHOD.md §4, §7): train the toy classifier while fitting the KKT multipliers μ at
+Notebook 02 (docs/method.md §4, §7): train the toy classifier while fitting the KKT multipliers μ at
 every logged step, over a grid of initial scales × learning-rate rules, and keep the
 checkpoints so a widget can index into them instead of retraining.
-Notebook 03 (METHOD.md §3): the family of valid Λ, both sides of f(x; e^{sΛ}θ) = e^s f(x; θ),
+Notebook 03 (docs/method.md §3): the family of valid Λ, both sides of f(x; e^{sΛ}θ) = e^s f(x; θ),
 and the quantities gradient flow conserves along the rescaling symmetries.
 """
 

@@ -1,4 +1,4 @@
-"""Training a generator against a frozen classifier (METHOD.md §6; notebooks 01, 04, 05).
+"""Training a generator against a frozen classifier (docs/method.md §6; notebooks 01, 04, 05).
 
 One loop serves GBC and every baseline: an objective module maps a batch of samples and its
 labels to a dict of losses; the loop samples z, steps Adam on G (and on the objective's own
@@ -42,7 +42,7 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
                     desc: str = "generator", lr_final: float = 1.0) -> dict:
     """Adam on G and the objective's scalars; returns the history of every scalar loss term.
 
-    surrogate_a: if set, the frozen classifier's ReLUs back-propagate sigmoid(a·x) (METHOD §7).
+    surrogate_a: if set, the frozen classifier's ReLUs back-propagate sigmoid(a·x) (docs/method.md §7).
     On a NaN or inf loss, G and the scalars are restored to the last logged state and
     NonFiniteError is raised. lr_final < 1: cosine decay of every learning rate to lr·lr_final.
     """

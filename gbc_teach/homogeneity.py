@@ -1,4 +1,4 @@
-"""Quasi-homogeneity: solve the Euler identity for Λ (METHOD.md §3; notebook 03).
+"""Quasi-homogeneity: solve the Euler identity for Λ (docs/method.md §3; notebook 03).
 
 f is Λ-quasi-homogeneous when f(x; e^{sΛ}θ) = e^s f(x; θ). Differentiating at s = 0:
 

@@ -1,4 +1,5 @@
-"""Two more judges of generated images, beside the evaluator's accuracy (notebook 05b).
+"""Two more judges of generated images, beside the evaluator's accuracy (docs/method.md §8;
+notebook 05b).
 
 A small evaluator can read class textures that no person would call a digit: the accuracy of
 one evaluator alone ranks noise and digits alike. Two checks that are harder to fool:

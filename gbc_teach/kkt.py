@@ -1,4 +1,4 @@
-"""KKT diagnostic on real points: is the classifier in the max-margin regime? (METHOD.md §4, §7)
+"""KKT diagnostic on real points: is the classifier in the max-margin regime? (docs/method.md §4, §7, §10)
 
 Stationarity asks Πθ = Σ_i μ_i ∇_θ q_i with μ ≥ 0. Given the training points we fit μ by
 non-negative least squares and report the relative residual ‖Πθ − Σ μ_i ∇q_i‖ / ‖Πθ‖.

@@ -1,4 +1,4 @@
-"""The generator's losses: stationarity and duality (METHOD.md §5–6; notebook 04).
+"""The generator's losses: stationarity and duality (docs/method.md §5–6; notebook 04).
 
 With p the generator's distribution, the KKT conditions on the trained θ read
 
@@ -96,7 +96,7 @@ class GBCObjective(nn.Module):
         return self.n_classes * torch.softmax(self.class_logits, 0)
 
     def q_min(self, alpha: torch.Tensor) -> torch.Tensor:
-        if self.qmin_mode == "tied":  # q_min = λ_max ‖Πθ‖² / α  (METHOD §5)
+        if self.qmin_mode == "tied":  # q_min = λ_max ‖Πθ‖² / α  (docs/method.md §5)
             return self.lam_max * self.t_sq / alpha
         return self.log_qmin.exp()
 

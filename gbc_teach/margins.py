@@ -1,4 +1,4 @@
-"""Margins q(x, y; θ) of a classifier's outputs (METHOD.md §2; notebook 01).
+"""Margins q(x, y; θ) of a classifier's outputs (docs/method.md §2; notebook 01).
 
 Multi-class: q = f_y − max_{j≠y} f_j.  Binary with one logit: q = y·f, y ∈ {−1, +1}.
 """

@@ -1,4 +1,4 @@
-"""Recovery metrics on the 2-D toy (METHOD.md §8; notebook 01).
+"""Recovery metrics on the 2-D toy (docs/method.md §8; notebook 01).
 
 r = 0.1 × diameter of the training set.
 SV recall: share of support vectors with a same-class sample within r.

@@ -1,4 +1,4 @@
-"""The MNIST experiment of the paper (METHOD.md §6–9; notebooks 05, 06): `gbc-teach mnist`.
+"""The MNIST experiment of the paper (docs/method.md §6–9; notebooks 05, 06): `gbc-teach mnist`.
 
 One frozen classifier (the paper's: 3 fully connected layers, ReLU, batch norm, 500 training
 images, 50 a class) → Λ (last layer) → a conditional generator trained only from it by the KKT
@@ -360,7 +360,7 @@ class MultiObjective(nn.Module):
 
 # -------------------------------------------------------------------------------------- metrics
 def image_metrics(x, y, train_x, train_y, ref, fref_feats, ev, judges=None) -> dict:
-    """The METHOD §8 row of one image set: evaluator accuracy, recovery (SSIM, L2), Fréchet,
+    """The docs/method.md §8 row of one image set: evaluator accuracy, recovery (SSIM, L2), Fréchet,
     diversity. ref = (images, labels) of the recovery reference pool; fref_feats: evaluator
     features of the Fréchet reference pool; judges = (second evaluator, real test images,
     their labels) adds the second evaluator's accuracy and train-on-synthetic/test-on-real."""

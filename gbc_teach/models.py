@@ -1,4 +1,4 @@
-"""Classifiers and generators (METHOD.md §3, §6; notebooks 01, 03, 05).
+"""Classifiers and generators (docs/method.md §3, §6; notebooks 01, 03, 05).
 
 All classifiers are built from Linear/Conv, batch norm and `ReLU`, so they are
 quasi-homogeneous and `homogeneity.solve_lambda` applies to them.
@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 
 class ReLU(nn.Module):
-    """ReLU whose backward can be swapped for sigmoid(a·x) (forward unchanged; METHOD §7).
+    """ReLU whose backward can be swapped for sigmoid(a·x) (forward unchanged; docs/method.md §7).
 
     With `a` set, the output is relu(x) + s(x) − s(x).detach() with s(x) = softplus(a·x)/a,
     so the value is exactly relu(x) and every derivative is that of s: ds/dx = sigmoid(a·x).
@@ -191,7 +191,7 @@ def kaiming_init(model: nn.Module, scale: float = 1.0) -> nn.Module:
 
 
 class Generator(nn.Module):
-    """Conditional generator G(z, c, y[, k]) with outputs in a bounded domain (METHOD §6–7).
+    """Conditional generator G(z, c, y[, k]) with outputs in a bounded domain (docs/method.md §6–7).
 
     z ~ N(0, I) is the usual noise. c ∈ {0..K−1} is an optional discrete code with learnable
     per-class weights π(c | y): the KKT distribution p puts point masses μ_i on the support

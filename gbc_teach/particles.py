@@ -1,4 +1,5 @@
-"""Free-particle reconstruction (Haim et al. 2022; Buzaglo et al. 2023): the strongest baseline.
+"""Free-particle reconstruction (Haim et al. 2022; Buzaglo et al. 2023): the strongest baseline
+(docs/method.md §8, §10; notebook 05b §4–5).
 
 GBC trains a generator G(z, y, c) whose samples satisfy the classifier's stationarity
 condition. Drop the network and keep the atoms: m free images x_k ∈ [0, 1]^d with fixed

@@ -1,6 +1,6 @@
 """Figures for the notebooks: the toy, the classifier's landscape, samples, histories, images.
 
-The 2-D panel follows the paper's toy figure (METHOD.md §7–8; notebook 01): data, decision
+The 2-D panel follows the paper's toy figure (docs/method.md §7–8; notebook 01): data, decision
 regions and support vectors | GBC samples | naive samples. Every function takes `ax=None`
 (a new figure when missing), returns the figure and never calls plt.show(). Class c is
 always drawn in tab10 colour c.

@@ -1,4 +1,5 @@
-"""When does a classifier give its training images back? (notebook 05b; `gbc-teach recovery-map`)
+"""When does a classifier give its training images back? (docs/method.md §10; notebook 05b;
+`gbc-teach recovery-map`)
 
 A classifier trained with weight decay sits, at its stationary point, exactly in the KKT form
 

@@ -1,4 +1,4 @@
-"""The 2-D toy data set the course starts with (METHOD.md §7–8; notebook 01).
+"""The 2-D toy data set the course starts with (docs/method.md §7–8; notebook 01).
 
 Three Gaussian blobs on a circle, a few points each, a fresh draw per seed: separable
 (every pair of opposite-class points at least `min_gap` apart) but not trivially far apart.
@@ -21,7 +21,7 @@ class Toy2D:
 
     @property
     def diameter(self) -> float:
-        """Largest pairwise distance of the training set (METHOD §8 radius r = 0.1 × this)."""
+        """Largest pairwise distance of the training set (docs/method.md §8 radius r = 0.1 × this)."""
         return float(torch.cdist(self.X, self.X).max())
 
 

@@ -1,4 +1,4 @@
-"""Training the classifier into the max-margin regime (METHOD.md §1, §7; notebooks 01, 02).
+"""Training the classifier into the max-margin regime (docs/method.md §1, §7; notebooks 01, 02).
 
 Gradient descent on cross-entropy drives a (quasi-)homogeneous net towards a KKT point of the
 max-margin problem only in the limit. Two things get there faster: a small initial scale and

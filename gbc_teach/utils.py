@@ -1,4 +1,4 @@
-"""Seeds, devices, paths and atomic writes shared by every module (STYLE.md items 6, 11)."""
+"""Seeds, devices, paths and atomic writes shared by every module (docs/style.md item 11)."""
 
 from __future__ import annotations
 

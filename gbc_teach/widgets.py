@@ -1,4 +1,4 @@
-"""Sliders where a notebook frontend can show them, one static figure everywhere else (STYLE.md 10).
+"""Sliders where a notebook frontend can show them, one static figure everywhere else (docs/style.md item 10).
 
 Widgets only wrap pure, tested plot functions: `interactive_or_static(fn, static_kwargs,
 **widget_specs)` returns `ipywidgets.interactive(fn, ...)` in a live kernel and otherwise

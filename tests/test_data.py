@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import os
 import struct
 from pathlib import Path
 
@@ -11,7 +12,18 @@ import torch
 
 from gbc_teach import data
 
-SHARED_MNIST = Path("/work/shared/data/mnist")
+
+def official_test_split_dir() -> Path | None:
+    """The folder of $GBC_DATA_DIR (set by .ci/run) that holds MNIST's official test split and
+    no training split, or None (the test below then skips)."""
+    env = os.environ.get("GBC_DATA_DIR")
+    for folder in (Path(env), Path(env) / "mnist") if env else ():
+        if (folder / "t10k-images-idx3-ubyte.gz").is_file() and not any(folder.glob("train-*")):
+            return folder
+    return None
+
+
+TEST_SPLIT = official_test_split_dir()
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:
@@ -112,13 +124,13 @@ def test_fallback_to_sklearn_digits(tmp_path, monkeypatch):
     assert set(np.unique(d.labels)) == set(range(10))
 
 
-@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared MNIST test split not present")
+@pytest.mark.skipif(TEST_SPLIT is None, reason="$GBC_DATA_DIR holds no MNIST test split alone")
 def test_shared_mnist_test_split():
-    d = data.load_mnist(SHARED_MNIST.parent)
+    d = data.load_mnist(TEST_SPLIT)
     assert d.split == "test" and d.images.shape == (10000, 28, 28)
     assert np.bincount(d.labels).tolist()[:2] == [980, 1135]  # the official test-set counts
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        data.verify_mnist_file(name, (SHARED_MNIST / name).read_bytes())  # re-gzipped, same content
+        data.verify_mnist_file(name, (TEST_SPLIT / name).read_bytes())  # re-gzipped, same content
 
 
 def test_download_verifies_checksums(tmp_path, monkeypatch):

@@ -95,7 +95,7 @@ def test_recovery_calibration(digits, metric):
 
 
 def test_recovery_noise_hurts_ssim_more_than_l2(digits):
-    # METHOD.md §8: noisy copies of the training images win far more often by L2 than by SSIM
+    # docs/method.md §8: noisy copies of the training images win far more often by L2 than by SSIM
     x, y = digits
     g = torch.Generator().manual_seed(0)
     tr, ref = np.arange(0, 300), np.arange(300, 600)

@@ -1,4 +1,4 @@
-"""Recovery metrics on hand-made points with known answers (METHOD.md §8)."""
+"""Recovery metrics on hand-made points with known answers (docs/method.md §8)."""
 
 import pytest
 import torch

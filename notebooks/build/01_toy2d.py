@@ -105,7 +105,7 @@ md(r"""
 
 Three Gaussian blobs on a circle, eight points each, redrawn until every pair of points from
 different classes is at least 0.15 apart (separable, but not trivially so). The recovery radius of
-METHOD §8 is r = 0.1 × the diameter of the training set.
+[docs/method.md §8](../docs/method.md) is r = 0.1 × the diameter of the training set.
 """)
 
 code(r"""
@@ -441,7 +441,7 @@ print(f"GBC generator: {cfg.gen_steps} steps in {time.perf_counter() - t0:.0f} s
 
 md(r"""
 **The naive baseline**: the same generator architecture trained only to make every sample as
-confidently its class as possible, maximizing q (METHOD §8).
+confidently its class as possible, maximizing q ([docs/method.md §8](../docs/method.md)).
 """)
 
 code(r"""
@@ -468,7 +468,7 @@ fig.tight_layout()
 md(r"""
 ## 7. Results
 
-Samples are scored as in METHOD §8, with r = 0.1 × diameter: **SV recall** is the share of support
+Samples are scored as in [docs/method.md §8](../docs/method.md), with r = 0.1 × diameter: **SV recall** is the share of support
 vectors with a same-class sample within r; **precision** the share of samples within r of a
 same-class training point.
 """)
@@ -540,9 +540,10 @@ md(r"""
 **What the naive generator does.** It collapses each class onto one spot: high precision, zero
 recall. Note *where*: inside the class, not at the edge of the box. The RBF features vanish far from
 the data, so the lifted classifier's margin peaks inside each class's cloud, and that is where
-"maximally confident" samples go. (In the prototype of METHOD §7, a ReLU net on raw input, margins
-grew without bound away from the data and the naive samples escaped to the box edge; different
-classifier, different failure, same verdict: maximizing confidence does not find the training set.)
+"maximally confident" samples go. (With a ReLU net on raw input, the first classifier in "What we
+tried" below, margins grew without bound away from the data and the naive samples escaped to the box
+edge; different classifier, different failure, same verdict: maximizing confidence does not find the
+training set.)
 """)
 
 code(r"""
@@ -612,19 +613,19 @@ and recalls 0.27 on seed 0 instead of 0.73.
 
 ## What we tried
 
-Measured in the lead's experiments on this toy (METHOD §7–8 settings, seeds 0–2, defaults unless
+Measured in earlier experiments on this toy (scored as in [docs/method.md §8](../docs/method.md), seeds 0–2, defaults unless
 the row says otherwise), not re-run here; notebook 04 re-runs the generator ablation live. This
 notebook's own numbers for the default rows are in §2 (classifier), §5 (identifiability) and §7.
 
 | choice | result |
 |---|---|
-| 2-100-100-3 ReLU MLP, normalized GD (the prototype of METHOD §7) | KKT residual ~0.15 at best |
+| 2-100-100-3 ReLU MLP, normalized GD (the first classifier tried; [docs/method.md §7](../docs/method.md)) | KKT residual ~0.15 at best |
 | ReLU net, any GD rule (plain, normalized, relative) | residual plateaus at 0.1–0.6 and jumps around (ReLU kinks at the SVs) |
 | bias-free 1-hidden-layer relu² net, relative rule (default) | residual ~0.001–0.01 |
 | raw 2-D input, grid dictionary fit at an exact KKT point | other point sets reach the training points' residual; ~35% of SVs recovered |
 | RBF lift 8×8 (default), same fit | 100% of SVs, ~99% of μ-weight near training points |
 | generator, oracle q_min (told the true one) | SV recall ~0.8 |
-| generator, q_min tied to α (λ_max‖Πθ‖²/α) | estimate drifts 3–5× too high, recall collapses (as in the prototype) |
+| generator, q_min tied to α (λ_max‖Πθ‖²/α) | estimate drifts 3–5× too high, recall collapses (as with the first classifier) |
 | generator, free q_min (default) | estimate drifts ~1.1–1.8× too high |
 | naive baseline on the lifted classifier | samples collapse to a class core: precision high, recall 0 |
 | generator: 1, 2 or 4 codes; 8000 steps; β 0.3 or 2; κ 0.5; stationarity-only warm-up; slower q_min lr | mean recall 0.64–0.82 on seeds 0–2; the best (1 code, 0.82) gets 0.71–0.74 on seeds 3–5, so none is a real gain over the default (FINDINGS.md §3b) |

@@ -201,7 +201,7 @@ Reading the tables:
 * **MLP with biases**: for $h_1 = W_1x + b_1$ to scale like $e^{s\lambda_{W_1}}$ the bias must have
   $\lambda_{b_1} = \lambda_{W_1}$; layer $l$'s bias takes the sum of the weight exponents up to $l$, so
   the last bias carries $\sum_l\lambda_{W_l} = 1$ and is the largest — the minimum-norm Λ puts
-  λ_max on the last bias alone. Π keeps 3 numbers: a degenerate max-margin norm (METHOD §7).
+  λ_max on the last bias alone. Π keeps 3 numbers: a degenerate max-margin norm ([docs/method.md §7](../docs/method.md)).
 * **batch norm (train mode)**: normalizing with the batch statistics makes every tensor *before*
   a BN layer scale-invariant: its column of $A$ is zero, the null space contains it, and the
   minimum-norm solution gives it λ = 0.
@@ -288,7 +288,7 @@ different max-margin problem, a different $\lambda_{\max}$, a different KKT resi
 points, a different $\alpha = \lambda_{\max}\|\Pi\theta\|^2/q_{\min}$ — and a different target for a
 generator. Below, for each member: the KKT fit of notebook 02, and a short GBC run (notebook 04's
 objective; `GEN_STEPS` steps, default toy settings otherwise) scored by support-vector recall and
-precision (METHOD §8).
+precision ([docs/method.md §8](../docs/method.md)).
 """)
 
 code(r"""

@@ -27,7 +27,7 @@ ties them together is the delicate part.
 
 1. How the KKT conditions of the *normalized* problem become, on the *trained* θ,
    $\Pi\theta = \alpha\,\mathbb E_p[\nabla_\theta q]$ with $\alpha = \lambda_{\max}\|\Pi\theta\|^2/q_{\min}$
-   (METHOD.md §5) — derived step by step, every step checked on the toy classifier.
+   ([docs/method.md §5](../docs/method.md)) — derived step by step, every step checked on the toy classifier.
 2. The stationarity loss, and why its best α is a one-dimensional least squares.
 3. The U-shaped duality loss around $q_{\min}$, its shape, and what a wrong α (hence a wrong
    $q_{\min}$) does to the generator.
@@ -106,7 +106,7 @@ print("(the relative rule rescales θ along Λ whenever q_min passes 1e8: only �
 """)
 
 md(r"""
-## 2. The KKT conditions on the trained θ (METHOD §5)
+## 2. The KKT conditions on the trained θ (docs/method.md §5)
 
 Normalize so that the smallest margin is 1. The limit direction θ* is a KKT point of
 
@@ -523,7 +523,7 @@ The ablation below measures them, with the other knobs of the method.
 
 Seeds 0–2, the defaults of `ToyConfig` except the one change per row; the classifier is trained once
 per seed (and per classifier setting) and shared by every generator variant. Metrics as in notebook
-01 (METHOD §8): SV recall, precision, final $L_{\rm stat}$, the generator's $q_{\min}$ estimate over the
+01 ([docs/method.md §8](../docs/method.md)): SV recall, precision, final $L_{\rm stat}$, the generator's $q_{\min}$ estimate over the
 true one, the classifier's KKT residual, and seconds (generator + classifier, on a shared 2-core CPU:
 indicative only). Notes on the rows:
 

@@ -1,7 +1,7 @@
 """Write notebooks/05_mnist.ipynb (cells only; execute it to store outputs).
 
     .venv/bin/python notebooks/build/05_mnist.py                 # cells only
-    GBC_DATA_DIR=/work/shared/data .venv/bin/python notebooks/build/05_mnist.py --execute
+    GBC_DATA_DIR=/path/to/data .venv/bin/python notebooks/build/05_mnist.py --execute
     .venv/bin/python notebooks/build/05_mnist.py --keep-outputs  # markdown edits only
     GBC_FAST=1 .venv/bin/pytest -q --nbval-lax notebooks/05_mnist.ipynb
 """
@@ -25,7 +25,7 @@ norm is trained on 500 real digits (50 a class); then a conditional generator is
 frozen classifier alone** so that its samples satisfy the classifier's KKT conditions. An independent
 evaluator and held-out real images judge the samples, against two baselines on the same classifier.
 
-It is also a notebook about a result that falls short. On CPU defaults the issue's targets are not met,
+It is also a notebook about a result that falls short. On CPU defaults the targets of §6 are not met,
 and the last sections show, with numbers measured here, why: this classifier is far from a KKT point,
 so its conditions do not single out its training images.
 
@@ -36,7 +36,7 @@ so its conditions do not single out its training images.
 2. The classifier (784-256-256-10, Linear → BN → ReLU, Kaiming init): its training, test accuracy,
    KKT residual and support vectors; Λ for it, checked by the Euler identity.
 3. GBC against a naive margin-maximizing generator and BN-statistics matching (DeepInversion-style):
-   sample grids, the metric table of METHOD §8, nearest training images.
+   sample grids, the metric table of [docs/method.md §8](../docs/method.md), nearest training images.
 4. How recovery is scored against fresh real data, and the "gauge": why GBC samples are defined only up
    to an affine intensity map, and what stretching them does to the metrics.
 5. How to diagnose a failure: the stationarity loss the training images themselves would get.
@@ -87,9 +87,9 @@ print(f"FAST={FAST}: {CFG.n_per_class} training images a class, classifier width
 md(r"""
 ## 1. Data: one split, five disjoint sets
 
-The shared data folder holds only MNIST's official **test** split (10,000 images; METHOD §9), so
-everything below is cut from it. `mnist.mnist_split` draws, with the seed, pairwise disjoint and
-class-balanced index sets:
+The data folder of the stored run holds only MNIST's official **test** split (10,000 images;
+[docs/method.md §9](../docs/method.md)), so everything below is cut from it. `mnist.mnist_split`
+draws, with the seed, pairwise disjoint and class-balanced index sets:
 
 | set | size (full) | used for |
 |---|---|---|
@@ -254,7 +254,7 @@ fig.tight_layout()
 """)
 
 md(r"""
-**The metric table** (METHOD §8), one row per image set of 500 (100 in fast mode):
+**The metric table** ([docs/method.md §8](../docs/method.md)), one row per image set of 500 (100 in fast mode):
 
 * `evaluator_accuracy`: an independent CNN trained on the 6,000 evaluator images labels the samples;
   the share that matches the conditioning label.
@@ -292,8 +292,9 @@ md(r"""
 ## 5. Recovery, calibrated by fresh data
 
 A fixed SSIM threshold means little on MNIST: fresh digits already resemble most training images
-(METHOD §8). So recovery is a contest per training image: best SSIM against the generated set vs best
-SSIM against a real pool of the same size that the classifier never saw. Two real pools drawn alike win
+([docs/method.md §8](../docs/method.md)). So recovery is a contest per training image: best SSIM
+against the generated set vs best SSIM against a real pool of the same size that the classifier never
+saw. Two real pools drawn alike win
 about half the contests each — the `real` row's share is a check of the metric itself. Here are the
 per-image scores behind the shares:
 """)
@@ -370,8 +371,7 @@ above), the two rows are close; a generator that settles on grey-on-grey images 
 
 ## 6. Targets against measurements
 
-The issue set these targets for the CPU defaults. The table is computed from this run's metrics
-(`mnist.target_rows`):
+The targets for the CPU defaults, against this run's metrics (`mnist.target_rows`):
 """)
 
 code(r"""
@@ -379,23 +379,19 @@ display(Markdown(mnist.targets_markdown(m)))
 """)
 
 md(r"""
-**History.** An earlier full run with the same defaults (seed 0) measured evaluator accuracy
-GBC 0.684 / naive 0.512 / BN-stat 0.938, Fréchet GBC 307 / BN-stat 100 / real 3.8, SSIM recovery share
-GBC 0.000 against real 0.488, and a classifier KKT residual of 0.786 (an earlier version of the
-package, before its generator's upsample-convs became `models.UpConv`: the same function, but float
-rounding sends 1,000 Adam steps elsewhere; runs of the same pipeline that differed only in such
-rounding gave GBC 0.612 / 0.596 / 0.630 / 0.614 and naive 0.580 / 0.596 / 0.558 / 0.588; the last is
-this notebook's run, after the last upsample-conv became a phase convolution).
-The table above is this notebook's own run. The picture is the same in all: GBC is at or a little above
-the naive baseline on accuracy, BN-statistics matching produces far more recognisable and realistic
-digits, and GBC recovers none of the training images. Run-to-run differences of a few points are
-what the seed and rounding alone move; none of them comes near the targets.
+**Run to run.** The table above is this notebook's own run. Repeated full runs of the same pipeline
+with the same seed, differing only in floating-point rounding (which sends 1,000 Adam steps to a
+different place), measured evaluator accuracy between 0.596 and 0.684 for GBC and between 0.512 and
+0.596 for the naive baseline. The picture is the same in all: GBC is at or a little above the naive
+baseline on accuracy, BN-statistics matching produces far more recognisable and realistic digits,
+and GBC recovers none of the training images. Differences of a few points are what the seed and
+rounding alone move; none of them comes near the targets.
 
 ## 7. Diagnosis: do the conditions single out the training images?
 
 GBC can only recover the training set if, among all image sets, the training images are (close to) the
-best at satisfying the classifier's KKT conditions — that is the whole premise (METHOD §1). We can test
-the premise directly: evaluate the stationarity loss of notebook 04,
+best at satisfying the classifier's KKT conditions — that is the whole premise
+([docs/method.md §1](../docs/method.md)). We can test the premise directly: evaluate the stationarity loss of notebook 04,
 $L_{\rm stat} = \|\Pi\theta - \alpha v\|^2/\|\Pi\theta\|^2$ with $v = \mathbb E[\nabla_\theta q]$ and the
 best α, on image sets we choose (`mnist.L_stat_of`, uniform weights; same set size for all, since batch
 norm sees batch statistics):

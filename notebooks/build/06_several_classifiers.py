@@ -1,7 +1,7 @@
 """Write notebooks/06_several_classifiers.ipynb (cells only; execute it to store outputs).
 
     .venv/bin/python notebooks/build/06_several_classifiers.py                 # cells only
-    GBC_DATA_DIR=/work/shared/data .venv/bin/python notebooks/build/06_several_classifiers.py --execute
+    GBC_DATA_DIR=/path/to/data .venv/bin/python notebooks/build/06_several_classifiers.py --execute
     .venv/bin/python notebooks/build/06_several_classifiers.py --keep-outputs  # markdown edits only
     GBC_FAST=1 .venv/bin/pytest -q --nbval-lax notebooks/06_several_classifiers.ipynb
 """
@@ -170,7 +170,7 @@ display(Markdown(mnist.markdown_table(m, rows=("gbc", "real"))))
 md(r"""
 ## 5. Target against measurement
 
-The issue's target for this experiment, computed from this run (`mnist.target_rows`):
+The target for this experiment, computed from this run (`mnist.target_rows`):
 """)
 
 code(r"""
