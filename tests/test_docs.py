@@ -31,7 +31,6 @@ ALLOWED = {
     ("notebooks/01_toy2d.ipynb", "SEEDS = [0] if FAST else [0, 1, 2]  #"),
     ("notebooks/build/01_toy2d.py", "# the convex reconstruction over a grid dictionary"),
     ("notebooks/01_toy2d.ipynb", "# the convex reconstruction over a grid dictionary"),
-    ("notebooks/build/05b_recovery.py", "GBC_DATA_DIR="),
 }
 
 METHOD_CITE = re.compile(r"docs/method\.md((?:[\s,;]*§\s*\d+(?:\s*[–-]\s*\d+)?)+)")

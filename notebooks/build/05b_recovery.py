@@ -1,7 +1,7 @@
 """Write notebooks/05b_recovery.ipynb (cells only; execute it to store outputs).
 
     .venv/bin/python notebooks/build/05b_recovery.py                 # cells only
-    GBC_DATA_DIR=/work/shared/data GBC_CACHE_DIR=$PWD/outputs/cache \
+    GBC_DATA_DIR=/path/to/mnist GBC_CACHE_DIR=$PWD/outputs/cache \
         .venv/bin/python notebooks/build/05b_recovery.py --execute
     GBC_FAST=1 .venv/bin/pytest -q --nbval-lax notebooks/05b_recovery.ipynb
 """
