@@ -238,9 +238,9 @@ def summary(m: dict) -> str:
     short = {"evaluator_accuracy": "evaluator", "second_evaluator_accuracy": "evaluator 2",
              "tstr_accuracy": "TSTR", "ssim_recovery_share": "SSIM recov.",
              "l2_recovery_share": "L2 recov."}
-    lines = [f"{'':10s}" + "".join(f"{short.get(k, k):>13s}" for k in keys)]
+    lines = [f"{'':13s}" + "".join(f"{short.get(k, k):>13s}" for k in keys)]
     for r in rows:
-        lines.append(f"{r:10s}" + "".join(
+        lines.append(f"{r:13s}" + "".join(
             f"{'—' if m[r].get(k) is None else format(m[r][k], '.4f'):>13s}" for k in keys))
     return "\n".join(lines)
 

@@ -27,10 +27,6 @@ FORBIDDEN = re.compile("|".join([
 ALLOWED = {
     (".ci/run", "shared/data"),
     ("README.md", "CI runs `bash .ci/run`"),
-    ("notebooks/build/01_toy2d.py", "SEEDS = [0] if FAST else [0, 1, 2]  #"),
-    ("notebooks/01_toy2d.ipynb", "SEEDS = [0] if FAST else [0, 1, 2]  #"),
-    ("notebooks/build/01_toy2d.py", "# the convex reconstruction over a grid dictionary"),
-    ("notebooks/01_toy2d.ipynb", "# the convex reconstruction over a grid dictionary"),
 }
 
 METHOD_CITE = re.compile(r"docs/method\.md((?:[\s,;]*§\s*\d+(?:\s*[–-]\s*\d+)?)+)")

@@ -93,7 +93,7 @@ code(r"""
 FAST = os.environ.get("GBC_FAST") == "1"
 SEED = 0
 cfg = toy.ToyConfig.fast() if FAST else toy.ToyConfig()  # the defaults of `gbc-teach toy2d`
-SEEDS = [0] if FAST else [0, 1, 2]  # METHOD §8: seeds 0, 1, 2, no per-seed tuning
+SEEDS = [0] if FAST else [0, 1, 2]  # docs/method.md §8: seeds 0, 1, 2, no per-seed tuning
 GRID_SIDE = 40 if FAST else 80  # candidate grid of the identifiability test (§5)
 Q_BAND = (1.0, 1.1)  # candidates must have q in [1, 1.1]·q_min (complementary slackness)
 print(f"FAST={FAST}: classifier {cfg.clf_steps} steps, generator {cfg.gen_steps} steps, "
@@ -292,7 +292,7 @@ def grid_candidates(side, n_classes, extent=2.2):
 
 
 def identifiability(model, lam, fit, data, side, band=Q_BAND):
-    # the convex reconstruction over a grid dictionary, scored like a generator (METHOD §8)
+    # the convex reconstruction over a grid dictionary, scored like a generator (docs/method.md §8)
     cand, lab = grid_candidates(side, data.n_classes)
     mu, residual, keep = kkt.dictionary_fit(model, cand, lab, lam.Pi, q_band=band, q_min=fit.q_min)
     Xk, yk = cand[keep], lab[keep]
