@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from gbc_teach import data as gdata
 from gbc_teach import mnist
 from gbc_teach.cli import main
 
@@ -16,15 +15,6 @@ TINY = dict(n_per_class=5, n_pool=50, n_eval_images=300, eval_epochs=1, width=32
 ROWS = ("gbc", "naive", "bnstat", "real")
 ROW_KEYS = ("evaluator_accuracy", "ssim_recovery_share", "ssim_recovery_mean", "frechet",
             "diversity", "l2_recovery_share")
-
-
-@pytest.fixture
-def no_mnist(tmp_path, monkeypatch):
-    """No MNIST anywhere: the sklearn fallback; caches in tmp_path."""
-    monkeypatch.setattr(gdata, "_repo_data_dirs", lambda: [tmp_path / "nothing"])
-    monkeypatch.delenv("GBC_DATA_DIR", raising=False)
-    monkeypatch.setenv("GBC_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path
 
 
 def test_split_is_disjoint_balanced_and_shrinks_to_fit():

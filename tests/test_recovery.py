@@ -152,14 +152,9 @@ def test_second_evaluator_learns_and_caches(tmp_path):
     train_second_evaluator(x, y, epochs=1, progress=False, path=path)
 
 
-def test_recovery_profile_cli_tiny(tmp_path, monkeypatch):
+def test_recovery_profile_cli_tiny(no_mnist):
     """`gbc-teach mnist --fast` runs the recovery profile: weight decay, particles, the judges."""
-    from gbc_teach import data as gdata
-
-    monkeypatch.setattr(gdata, "_repo_data_dirs", lambda: [tmp_path / "nothing"])
-    monkeypatch.delenv("GBC_DATA_DIR", raising=False)
-    monkeypatch.setenv("GBC_CACHE_DIR", str(tmp_path / "cache"))
-    out = tmp_path / "run"
+    out = no_mnist / "run"
     assert main(["mnist", "--fast", "--seed", "0", "--out", str(out), "--quiet",
                  "--set", "n_eval_images=300", "--set", "eval_epochs=1"]) == 0
     m = json.loads((out / "metrics.json").read_text())

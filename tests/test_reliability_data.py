@@ -38,12 +38,9 @@ def write_split(folder, images=None, labels=None, img_type=0x08, lab_type=0x08, 
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    """No data configured anywhere, caches in tmp_path; returns tmp_path."""
-    monkeypatch.setattr(data, "_repo_data_dirs", lambda: [tmp_path / "nothing"])
-    monkeypatch.delenv("GBC_DATA_DIR", raising=False)
-    monkeypatch.setenv("GBC_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path
+def env(no_mnist):
+    """No data configured anywhere, caches in tmp_path (conftest.no_mnist); returns tmp_path."""
+    return no_mnist
 
 
 def run_mnist_cli(tmp_path, data_dir, capsys, cmd="mnist") -> tuple[int, str]:
