@@ -53,7 +53,7 @@ class EvaluatorCNN(nn.Module):
         return self.fc2(self.features(x))
 
 
-def _shift(x: torch.Tensor, gen: torch.Generator, max_shift: int) -> torch.Tensor:
+def random_shift(x: torch.Tensor, gen: torch.Generator, max_shift: int) -> torch.Tensor:
     """Translate each image by its own random (dy, dx) in [-max_shift, max_shift], zero-filled."""
     B, _, H, W = x.shape
     d = torch.randint(0, 2 * max_shift + 1, (2, B), generator=gen)
@@ -95,7 +95,7 @@ def train_evaluator(images, labels, epochs: int = 16, seed: int = 0, device=None
             idx = perm[s: s + batch_size]
             xb = x[idx]
             if max_shift:
-                xb = _shift(xb, gen, max_shift)
+                xb = random_shift(xb, gen, max_shift)
             loss = F.cross_entropy(model(xb.to(dev)), y[idx].to(dev))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -171,7 +171,7 @@ def load_or_train_evaluator(images, labels, cache_path: str | os.PathLike | None
     key = evaluator_key(images, labels, hparams)
     path = Path(cache_path) if cache_path is not None else cache_dir() / f"evaluator-{key[:16]}.pt"
     if path.is_file():
-        model = _load_cached(path, key)
+        model = load_cached(path, key, _build_evaluator, "evaluator")
         if model is not None:
             return model.to(get_device(device)).eval()
     model = train_evaluator(images, labels, device=device, progress=progress, **hparams)
@@ -183,26 +183,33 @@ def load_or_train_evaluator(images, labels, cache_path: str | os.PathLike | None
     return model
 
 
-def _load_cached(path: Path, key: str) -> EvaluatorCNN | None:
-    """The cached evaluator if `path` holds the one for `key`; None (a cache miss) otherwise."""
+def _build_evaluator(ckpt: dict) -> EvaluatorCNN:
+    model = EvaluatorCNN(**ckpt["arch"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model
+
+
+def load_cached(path: Path, key: str, build, what: str = "evaluator"):
+    """build(checkpoint) if `path` holds the checkpoint for `key`; None (a cache miss) otherwise.
+
+    Train-or-load for every cached model: a file of another key is replaced as designed; one
+    that does not load (truncated, corrupt, not a checkpoint) is a miss too, with a warning."""
     # any unreadable cache is only a miss; the loader's own message is not repeated, since
     # torch's may suggest weights_only=False, which would run code from the file
     try:
         ckpt = load_checkpoint(path)
     except Exception as e:  # noqa: BLE001
-        return _miss(path, type(e).__name__)
+        return _miss(path, type(e).__name__, what)
     if not isinstance(ckpt, dict):
-        return _miss(path, f"it holds a {type(ckpt).__name__}, not a checkpoint")
+        return _miss(path, f"it holds a {type(ckpt).__name__}, not a checkpoint", what)
     if ckpt.get("key") != key:
         return None  # another data set or setting: retrained and replaced, as designed
     try:
-        model = EvaluatorCNN(**ckpt["arch"])
-        model.load_state_dict(ckpt["state_dict"])
+        return build(ckpt)
     except Exception as e:  # noqa: BLE001
-        return _miss(path, f"not an evaluator checkpoint: {type(e).__name__}")
-    return model
+        return _miss(path, f"not a {what} checkpoint: {type(e).__name__}", what)
 
 
-def _miss(path: Path, why: str) -> None:
-    warnings.warn(f"evaluator cache {path} does not load ({why}): treated as missing; "
+def _miss(path: Path, why: str, what: str) -> None:
+    warnings.warn(f"{what} cache {path} does not load ({why}): treated as missing; "
                   "retraining and replacing it", stacklevel=4)

@@ -24,7 +24,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .utils import atomic_torch_save, cache_dir, load_checkpoint, seed_everything
+from .evaluator import evaluator_accuracy, load_cached, random_shift
+from .utils import atomic_torch_save, cache_dir, seed_everything, sweep_stale_tmp
 
 ARCH_VERSION = "second-evaluator-gap-v1"
 
@@ -47,13 +48,8 @@ class SecondEvaluator(nn.Module):
 
 def augment(x: torch.Tensor, gen: torch.Generator, max_shift: int = 3, noise: float = 0.1):
     """Random shift (zero-filled), contrast in [0.6, 1] and Gaussian pixel noise, clamped."""
-    B, _, H, W = x.shape
-    d = torch.randint(0, 2 * max_shift + 1, (2, B), generator=gen)
-    xp = F.pad(x, (max_shift,) * 4)
-    rows = d[0, :, None] + torch.arange(H)  # (B, H)
-    cols = d[1, :, None] + torch.arange(W)  # (B, W)
-    x = xp[torch.arange(B)[:, None, None], 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
-    c = 0.6 + 0.4 * torch.rand(B, 1, 1, 1, generator=gen)
+    x = random_shift(x, gen, max_shift)
+    c = 0.6 + 0.4 * torch.rand(len(x), 1, 1, 1, generator=gen)
     return (c * x + noise * torch.randn(x.shape, generator=gen)).clamp(0, 1)
 
 
@@ -71,17 +67,19 @@ def train_second_evaluator(x: torch.Tensor, y: torch.Tensor, epochs: int = 8, se
     x, y = torch.as_tensor(x).float().cpu(), torch.as_tensor(np.asarray(y)).long().cpu()
     key = _key(x, y, epochs, seed)
     path = Path(path) if path else cache_dir() / f"second-evaluator-{key[:16]}.pt"
+    n_classes = int(y.max()) + 1
+
+    def build(ckpt):
+        model = SecondEvaluator(n_classes)
+        model.load_state_dict(ckpt["state_dict"])
+        return model.eval()
+
     if cache and path.is_file():
-        try:
-            ckpt = load_checkpoint(path)
-            if ckpt.get("key") == key:
-                model = SecondEvaluator(int(y.max()) + 1)
-                model.load_state_dict(ckpt["state_dict"])
-                return model.eval()
-        except Exception as e:  # a cache that does not load is a cache miss
-            print(f"warning: ignoring unreadable cache {path} ({type(e).__name__}); retraining")
+        model = load_cached(path, key, build, "second evaluator")
+        if model is not None:
+            return model
     gen = seed_everything(seed)
-    model = SecondEvaluator(int(y.max()) + 1)
+    model = SecondEvaluator(n_classes)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps = epochs * ((len(x) + batch - 1) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
@@ -99,18 +97,9 @@ def train_second_evaluator(x: torch.Tensor, y: torch.Tensor, epochs: int = 8, se
     bar.close()
     model.eval()
     if cache:
+        sweep_stale_tmp(path.parent)  # temp files of runs killed while saving
         atomic_torch_save({"key": key, "state_dict": model.state_dict()}, path)
     return model
-
-
-@torch.no_grad()
-def accuracy_of(model: nn.Module, x, y, batch: int = 1000) -> float:
-    """Share of images whose prediction equals their label."""
-    x, y = torch.as_tensor(x).float(), torch.as_tensor(np.asarray(y)).long()
-    dev = next(model.parameters()).device
-    model.eval()
-    pred = torch.cat([model(x[s:s + batch].to(dev)).argmax(1).cpu() for s in range(0, len(x), batch)])
-    return float((pred == y).float().mean())
 
 
 def tstr_accuracy(x_syn, y_syn, x_real, y_real, steps: int = 300, width: int = 256,
@@ -128,4 +117,4 @@ def tstr_accuracy(x_syn, y_syn, x_real, y_real, steps: int = 300, width: int = 2
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return accuracy_of(nn.Sequential(nn.Flatten(), student), x_real, y_real)
+    return evaluator_accuracy(nn.Sequential(nn.Flatten(), student), x_real, y_real)

@@ -381,9 +381,10 @@ def image_metrics(x, y, train_x, train_y, ref, fref_feats, ev, judges=None) -> d
 
 
 def judge_row(x, y, ev2, test_x, test_y) -> dict:
-    from .judges import accuracy_of, tstr_accuracy
+    from .evaluator import evaluator_accuracy
+    from .judges import tstr_accuracy
 
-    return {"second_evaluator_accuracy": accuracy_of(ev2, x, y),
+    return {"second_evaluator_accuracy": evaluator_accuracy(ev2, x, y),
             "tstr_accuracy": tstr_accuracy(x, y, test_x, test_y)}
 
 
@@ -475,7 +476,8 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
     if cfg.clf_rule == "weight_decay":
         from .recovery import wd_diagnostics
 
-        clf.update(wd_diagnostics(model, X, y, cfg.wd, chunk=cfg.kkt_chunk))
+        clf.update(wd_diagnostics(model, X, y, cfg.wd, chunk=cfg.kkt_chunk,
+                                  pairs=kkt if cfg.kkt_pairs else None))
         clf["residual_history"] = {"step": clf_hist["step"], "residual": clf_hist["residual"]}
 
     n_samples = cfg.n_samples or cfg.n_pool

@@ -15,24 +15,33 @@ import torch
 
 
 # -------------------------------------------------------------------------------- artifacts
+def nearest_same_class(train_x, train_y, idx, x, y) -> dict[int, tuple[int, float]]:
+    """For each training index in idx: (index into x, SSIM) of its most similar same-class image
+    of x; indices whose class x lacks are left out. One SSIM matrix per class."""
+    from .image_metrics import ssim_matrix
+
+    ty, yy, idx = np.asarray(train_y), np.asarray(y), np.asarray(idx)
+    out = {}
+    for c in np.unique(ty[idx]):
+        it, ic = idx[ty[idx] == c], np.flatnonzero(yy == c)
+        if len(ic):
+            S = ssim_matrix(train_x[it], x[ic])  # (len(it), n_c)
+            for row, i in zip(S, it):
+                out[int(i)] = (int(ic[int(row.argmax())]), float(row.max()))
+    return out
+
+
 def nearest_figure(train_x, train_y, x, y, per_class: int = 2, label: str = "GBC"):
     """Training images (top of each pair) above their most similar (SSIM) same-class sample;
     `label` names the candidate set (e.g. "real pool")."""
     import matplotlib.pyplot as plt
 
-    from .image_metrics import ssim_matrix
-
-    tops, bots, labels = [], [], []
-    for c in np.unique(train_y.numpy()):
-        it = np.flatnonzero(train_y.numpy() == c)[:per_class]
-        ic = np.flatnonzero(y.numpy() == c)
-        if len(ic) == 0:
-            continue
-        S = ssim_matrix(train_x[it], x[ic])  # (per_class, n_c)
-        for row, i in zip(S, it):
-            tops.append(train_x[i, 0].numpy())
-            bots.append(x[ic[int(row.argmax())], 0].numpy())
-            labels.append(f"{c}: {float(row.max()):.2f}")
+    ty = train_y.numpy()
+    idx = np.concatenate([np.flatnonzero(ty == c)[:per_class] for c in np.unique(ty)])
+    best = nearest_same_class(train_x, train_y, idx, x, y)
+    tops = [train_x[i, 0].numpy() for i in idx if i in best]
+    bots = [x[best[i][0], 0].numpy() for i in idx if i in best]
+    labels = [f"{ty[i]}: {best[i][1]:.2f}" for i in idx if i in best]
     n = len(tops)
     fig, axes = plt.subplots(2, n, figsize=(0.75 * n, 1.9), squeeze=False)
     for j in range(n):
@@ -53,19 +62,16 @@ def recovery_figure(train_x, train_y, samples: dict, methods=("gbc", "particles"
     most similar (SSIM) same-class sample of each method."""
     import matplotlib.pyplot as plt
 
-    from .image_metrics import ssim_matrix
-
     methods = [k for k in methods if k in samples]
     order = torch.argsort(train_y, stable=True)[:per_row]
+    best = {name: nearest_same_class(train_x, train_y, order, *samples[name]) for name in methods}
     fig, axes = plt.subplots(1 + len(methods), len(order), squeeze=False,
                              figsize=(0.8 * len(order) + 1.2, 0.85 * (1 + len(methods)) + 0.3))
     for j, i in enumerate(order.tolist()):
         ims = [train_x[i, 0]]
         for name in methods:
-            x, y = samples[name]
-            idx = torch.nonzero(y == train_y[i])[:, 0]
-            best = int(ssim_matrix(train_x[i:i + 1], x[idx])[0].argmax()) if len(idx) else None
-            ims.append(x[idx[best], 0] if best is not None else torch.zeros_like(train_x[i, 0]))
+            x = samples[name][0]
+            ims.append(x[best[name][i][0], 0] if i in best[name] else torch.zeros_like(ims[0]))
         for r, im in enumerate(ims):
             axes[r, j].imshow(im.numpy(), cmap="gray", vmin=0, vmax=1)
             axes[r, j].set_xticks([])
@@ -82,14 +88,9 @@ def best_ssim(train_x, train_y, x, y) -> np.ndarray:
     The per-image scores behind `image_metrics.recovery`: its share is the mean of
     best_ssim(train, cand) > best_ssim(train, reference).
     """
-    from .image_metrics import ssim_matrix
-
-    ty, yy = np.asarray(train_y), np.asarray(y)
-    out = np.full(len(ty), -np.inf)
-    for c in np.unique(ty):
-        it, ic = np.flatnonzero(ty == c), np.flatnonzero(yy == c)
-        if len(ic):
-            out[it] = ssim_matrix(train_x[it], x[ic]).max(1).values.double().cpu().numpy()
+    out = np.full(len(train_y), -np.inf)
+    for i, (_, score) in nearest_same_class(train_x, train_y, np.arange(len(train_y)), x, y).items():
+        out[i] = score
     return out
 
 

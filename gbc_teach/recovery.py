@@ -27,16 +27,16 @@ from .kkt import kkt_fit, wd_multipliers
 from .training import wd_residual
 
 
-def wd_diagnostics(model, X, y, wd: float, chunk: int = 8) -> dict:
+def wd_diagnostics(model, X, y, wd: float, chunk: int = 8, pairs=None) -> dict:
     """The weight-decay stationarity residual and the KKT fits per image and per pair.
 
     residual_wd = ‖∇L + wd·θ‖/‖wd·θ‖ is also the KKT residual with the *predicted* multipliers
     μ_ij = p_ij/(n·wd); NNLS fits its own μ ≥ 0 with one constraint per image (q = f_y − max f_j)
     or per (image, wrong class) pair; mu_correlation compares the fitted per-image μ with the
-    predicted ones (summed over wrong classes).
+    predicted ones (summed over wrong classes). pairs: the per-pair KKTResult if already fitted.
     """
     per_image = kkt_fit(model, X, y, pairs=False, chunk=chunk)
-    pairs = kkt_fit(model, X, y, pairs=True, chunk=chunk)
+    pairs = pairs or kkt_fit(model, X, y, pairs=True, chunk=chunk)
     mu_pred = wd_multipliers(model, X, y, wd).view(len(y), -1).sum(1)
     corr = float(np.corrcoef(pairs.mu.double().numpy(), mu_pred.numpy())[0, 1])
     return {"wd": wd, "residual_wd": wd_residual(model, X, y, wd),

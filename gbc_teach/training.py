@@ -153,11 +153,20 @@ def wd_residual(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: float) -
 
     There wd·θ = −∇L = (1/n) Σ_i Σ_{j≠y_i} p_ij ∇_θ(f_{y_i} − f_j)(x_i): the KKT form with
     known multipliers μ_ij = p_ij/(n·wd) (kkt.wd_multipliers)."""
+    return _wd_state(model, X, y, wd)[2]
+
+
+def _wd_state(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: float):
+    """(objective, training accuracy, residual) from one forward and one backward."""
     params = list(model.parameters())
-    g = torch.autograd.grad(F.cross_entropy(model(X), y), params)
+    logits = model(X)
+    ce = F.cross_entropy(logits, y)
+    g = torch.autograd.grad(ce, params)
+    sq = sum(p.detach().pow(2).sum() for p in params)
     num = sum((gi + wd * p.detach()).pow(2).sum() for gi, p in zip(g, params))
     den = sum((wd * p.detach()).pow(2).sum() for p in params)
-    return float((num / den).sqrt())
+    acc = (logits.detach().argmax(1) == y).float().mean()
+    return float(ce.detach() + 0.5 * wd * sq), float(acc), float((num / den).sqrt())
 
 
 def train_weight_decay(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: float = 5e-4,
@@ -178,15 +187,11 @@ def train_weight_decay(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: f
 
     def log(step: int) -> float:
         hist["seconds"].append(time.perf_counter() - t0)  # before the logging's own cost
-        with torch.no_grad():
-            logits = model(X)
-        r = wd_residual(model, X, y, wd)
-        hist["step"].append(step)
-        hist["loss"].append(float(wd_objective(model, X, y, wd).detach()))
-        hist["train_acc"].append(float((logits.argmax(1) == y).float().mean()))
-        hist["residual"].append(r)
-        if not math.isfinite(hist["loss"][-1]):
-            raise NonFiniteError(f"weight-decay objective became {hist['loss'][-1]} at step {step}")
+        loss, acc, r = _wd_state(model, X, y, wd)
+        for k, v in (("step", step), ("loss", loss), ("train_acc", acc), ("residual", r)):
+            hist[k].append(v)
+        if not math.isfinite(loss):
+            raise NonFiniteError(f"weight-decay objective became {loss} at step {step}")
         return r
 
     opt = torch.optim.Adam(params, lr=lr)
@@ -216,6 +221,6 @@ def train_weight_decay(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: f
         bar.update(chunk)
         if log(adam_steps + done) <= tol:
             break
-    if not hist["step"] or hist["step"][-1] != adam_steps + done:
-        log(adam_steps + done)
+    if done == 0:  # no L-BFGS phase: log where Adam stopped
+        log(adam_steps)
     return hist
