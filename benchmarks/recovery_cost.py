@@ -18,11 +18,11 @@ import time
 
 import torch
 
-from gbc_teach import mnist
-from gbc_teach.data import to_float_images
+from gbc_teach.baselines.particles import Particles
+from gbc_teach.datasets.mnist import to_float_images
+from gbc_teach.experiments import image_nets, mnist, mnist_config
 from gbc_teach.homogeneity import every_tensor
 from gbc_teach.losses import GBCObjective
-from gbc_teach.particles import Particles
 from gbc_teach.training import train_weight_decay
 
 THRESHOLDS = (0.1, 0.03, 0.01)
@@ -31,7 +31,7 @@ THRESHOLDS = (0.1, 0.03, 0.01)
 def classifier_cost(X, y, cfg) -> dict:
     """One full training run, logged every 10 steps: rates and time to each threshold."""
     torch.manual_seed(0)
-    model = mnist.make_classifier(cfg)
+    model = image_nets.make_classifier(cfg)
     t0 = time.perf_counter()
     hist = train_weight_decay(model, X, y, wd=cfg.wd, adam_steps=cfg.clf_steps, lr=cfg.wd_lr,
                               lbfgs_iters=cfg.clf_lbfgs, log_every=10, progress=False)
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    cfg = mnist.MnistConfig.recovery(n_per_class=args.n_per_class)
+    cfg = mnist_config.MnistConfig.recovery(n_per_class=args.n_per_class)
     data = mnist.load_data(quiet=True)
     split, cfg = mnist.mnist_split(data.labels, cfg, 0)
     X = to_float_images(data.images[split["train"]])
@@ -85,11 +85,11 @@ def main(argv=None) -> int:
         return GBCObjective(model, lam.Pi, 1.0, 10, qmin_mode="none", alpha_mode="closed",
                             stat_form=form, class_weights=False)
 
-    steps = {"gbc_pairs": step_cost(model, lambda: mnist.make_generator(cfg), objective("pairs")),
-             "gbc_q": step_cost(model, lambda: mnist.make_generator(cfg), objective("q")),
+    steps = {"gbc_pairs": step_cost(model, lambda: image_nets.make_generator(cfg), objective("pairs")),
+             "gbc_q": step_cost(model, lambda: image_nets.make_generator(cfg), objective("q")),
              "particles_pairs": step_cost(model, lambda: Particles(10, len(y)), objective("pairs"))}
     out = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
-           "data": data.split, "n_train": len(y), "architecture": mnist.architecture(cfg),
+           "data": data.split, "n_train": len(y), "architecture": image_nets.architecture(cfg),
            "classifier": clf,
            "step_seconds": {k: round(v, 5) for k, v in steps.items()},
            "ratios": {"pairs_over_q": round(steps["gbc_pairs"] / steps["gbc_q"], 3),

@@ -95,14 +95,14 @@ LAMBDA_SAMPLES = 64  # generated samples used to solve the Euler identity for Λ
 
 
 def mnist_defaults():
-    from gbc_teach.mnist import MnistConfig
+    from gbc_teach.experiments.mnist_config import MnistConfig
 
     return MnistConfig()
 
 
 def mnist_classifier(width: int | None = None) -> nn.Module:
     """The MNIST experiment's classifier (gbc_teach.mnist), hidden widths overridden if given."""
-    from gbc_teach.mnist import make_classifier
+    from gbc_teach.experiments.image_nets import make_classifier
 
     cfg = mnist_defaults()
     return make_classifier(cfg if width is None else replace(cfg, width=width))
@@ -110,7 +110,7 @@ def mnist_classifier(width: int | None = None) -> nn.Module:
 
 def mnist_generator() -> nn.Module:
     """The MNIST experiment's generator (gbc_teach.mnist: a conv trunk by default)."""
-    from gbc_teach.mnist import make_generator
+    from gbc_teach.experiments.image_nets import make_generator
 
     return make_generator(mnist_defaults())
 

@@ -8,7 +8,6 @@ one line on stderr; `--debug` or GBC_DEBUG=1 adds the traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -18,42 +17,66 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-from .config_parse import UsageError, add_run_arguments, apply_overrides
-from .runfolder import folder_lock, run_folder, signal_received, signals_as_exceptions
-from .utils import atomic_savefig, atomic_write_json
+import matplotlib
+
+from .datasets.mnist import default_data_dir, find_mnist_dir, mnist_download
+from .experiments import mnist, mnist_multi, recovery, toy2d
+from .experiments.base import Experiment
+from .experiments.config import UsageError, add_run_arguments, apply_overrides
+from .experiments.runfolder import folder_lock, run_folder, signal_received, signals_as_exceptions
+
+EXPERIMENTS = (toy2d.EXPERIMENT, mnist.EXPERIMENT, mnist_multi.EXPERIMENT, recovery.EXPERIMENT)
 
 
-def _toy2d(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from .plots import plot_toy_panel
-    from .toy import ToyConfig, run_toy2d
-
-    cfg = apply_overrides(ToyConfig.fast() if args.fast else ToyConfig(), args.set)
-    with run_folder(args.out, args.command_line, asdict(cfg)) as stage:
-        res = run_toy2d(args.seed, cfg, progress=not args.quiet)
-        m = res["metrics"]
-        m["fast"] = bool(args.fast)
-        fig = plot_toy_panel(res["model"], res["data"].X, res["data"].y, res["kkt"].support,
-                             res["samples"], res["naive_samples"], box=cfg.box,
-                             metrics={k: {"recall": m[k]["sv_recall"], "precision": m[k]["precision"]}
-                                      for k in ("gbc", "naive")})
-        atomic_savefig(fig, stage / "figure.png")
-        atomic_write_json(m, stage / "metrics.json")
-    print(json.dumps({k: m[k] for k in ("classifier", "gbc", "naive", "seconds")}, indent=2))
-    print(f"wrote {args.out}/: figure.png, metrics.json, run.json")
+def run_experiment(exp: Experiment, args) -> int:
+    """config (profile, --device, --set) → run → the run folder's files → the terminal."""
+    profile = "paper-scale" if getattr(args, "paper", False) else getattr(args, "profile", "default")
+    cfg = exp.config(profile, args.fast)
+    device = getattr(args, "device", None)
+    cfg = apply_overrides(cfg, ([f"device={device}"] if device else []) + (args.set or []))
+    # given data is used or refused, up front
+    data_dir = find_mnist_dir(args.data, "--data") if exp.reads_mnist else None
+    options = {k: getattr(args, k) for k in exp.options}
+    with run_folder(args.out, args.command_line, {**asdict(cfg), **options}) as stage:
+        res = exp.run(args.seed, cfg, progress=not args.quiet, data_dir=data_dir, **options)
+        if "metrics" in res:
+            res["metrics"].update(fast=bool(args.fast), profile=profile)
+        written = exp.write(res, stage)
+    print(exp.report(res))
+    print(f"wrote {args.out}/: " + ", ".join([*written, "run.json"]))
     return 0
 
 
 def _data_download(args) -> int:
-    from .data import default_data_dir, mnist_download
-
     dest = Path(args.dest) if args.dest else default_data_dir() / "mnist"
     with folder_lock(dest, "download folder"):  # two downloads into one folder: one waits out
         path = mnist_download(dest)
     print(f"MNIST verified in {path}")
     return 0
+
+
+def _add_experiment(sub, exp: Experiment, parents: list) -> None:
+    p = sub.add_parser(exp.name, help=exp.help, parents=parents)
+    cfg = exp.config(exp.profiles[0], False)
+    add_run_arguments(p, f"outputs/{exp.name}", type(cfg).__name__)
+    p.add_argument("--fast", action="store_true", help="the CI profile: same pipeline, tiny sizes")
+    if len(exp.profiles) > 1:
+        p.add_argument("--profile", choices=exp.profiles, default=exp.profiles[0],
+                       help="recovery (default): a weight-decay classifier on 10 images, GBC "
+                       "and particles recover them; paper: the paper's 500-image batch-norm "
+                       "classifier; paper-scale: the paper's scale, for a GPU")
+    if "paper-scale" in exp.profiles:
+        p.add_argument("--paper", action="store_true", help="short for --profile paper-scale "
+                       "(a GPU profile: implies --device cuda unless given)")
+    if hasattr(cfg, "device"):
+        p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cpu)")
+    if exp.reads_mnist:
+        p.add_argument("--data", default=None, help="folder with MNIST IDX files, used or "
+                       "refused (default: $GBC_DATA_DIR, ./data; with none configured, the "
+                       "flagged sklearn fallback)")
+    for name, opt in exp.options.items():
+        p.add_argument(f"--{name}", default=opt.default, help=opt.help)
+    p.set_defaults(fn=lambda a, exp=exp: run_experiment(exp, a))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,12 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gbc-teach", description=__doc__, parents=[debug],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-
-    t = sub.add_parser("toy2d", parents=[debug],
-                       help="2-D toy: classifier, GBC generator, naive baseline")
-    add_run_arguments(t, "outputs/toy2d", "ToyConfig")
-    t.add_argument("--fast", action="store_true", help="the CI profile: fewer steps")
-    t.set_defaults(fn=_toy2d)
+    for exp in EXPERIMENTS:
+        _add_experiment(sub, exp, [debug])
 
     d = sub.add_parser("data", parents=[debug], help="data sets: download and verify")
     dsub = d.add_subparsers(dest="action", required=True)
@@ -77,16 +96,6 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("dataset", choices=["mnist"])
     dl.add_argument("--dest", default=None, help="folder (default: $GBC_DATA_DIR/mnist or data/mnist)")
     dl.set_defaults(fn=_data_download)
-
-    try:  # the MNIST commands live with the MNIST experiment
-        from .mnist import add_mnist_commands
-    except ImportError:
-        pass
-    else:
-        add_mnist_commands(sub, parents=[debug])
-        from .recovery import add_recovery_command
-
-        add_recovery_command(sub, parents=[debug])
     return p
 
 
@@ -98,6 +107,7 @@ def _warning_line(name: str):
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    matplotlib.use("Agg")  # figures go to files
     args = build_parser().parse_args(argv)
     args.command_line = ["gbc-teach", *argv]
     name = f"gbc-teach {args.cmd}"

@@ -14,21 +14,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .margins import q as margin
 from .models import surrogate_relu
 from .training import NonFiniteError
-
-
-class NaiveObjective(nn.Module):
-    """The naive baseline: make every sample as confidently its class as possible (max q)."""
-
-    def __init__(self, classifier: nn.Module, n_classes: int):
-        super().__init__()
-        self.classifier, self.n_classes = classifier, n_classes
-
-    def forward(self, x, y, w=None):
-        qs = margin(self.classifier(x), y)
-        return {"loss": -qs.mean(), "q": qs}
 
 
 def balanced_labels(n: int, n_classes: int, device=None) -> torch.Tensor:

@@ -14,6 +14,7 @@ from scipy.optimize import nnls
 from torch import nn
 
 from .margins import q as margin
+from .training import wd_residual
 
 
 @dataclass
@@ -120,8 +121,6 @@ def dictionary_fit(model: nn.Module, candidates: torch.Tensor, labels: torch.Ten
     points, the KKT conditions do not single them out (notebook 01). Returns (μ, residual, keep)
     with keep the candidates that entered.
     """
-    from scipy.optimize import nnls as _nnls
-
     if Pi is None:
         Pi = torch.ones(len(list(model.parameters())), dtype=torch.bool)
     keep = torch.ones(len(candidates), dtype=torch.bool)
@@ -136,7 +135,7 @@ def dictionary_fit(model: nn.Module, candidates: torch.Tensor, labels: torch.Ten
     J, _, _ = margin_jacobian(model, candidates[keep], labels[keep], pairs=False)
     t = flat_Pi_theta(model, Pi).to(J)
     J, t = J.double().cpu(), t.double().cpu()
-    mu, _ = _nnls(J.T.numpy(), t.numpy(), maxiter=50 * len(J) + 1000)
+    mu, _ = nnls(J.T.numpy(), t.numpy(), maxiter=50 * len(J) + 1000)
     mu = torch.from_numpy(mu)
     residual = float((t - J.T @ mu).norm() / t.norm())
     return mu.float(), residual, keep.cpu()
@@ -164,3 +163,20 @@ def kkt_residual_with(model: nn.Module, X: torch.Tensor, y: torch.Tensor, mu_row
     t = torch.cat([p.detach().flatten() for p in model.parameters()]).double()
     r = t.to(J.device) - J.double().T @ mu_rows.to(J.device).double()
     return float(r.norm() / t.norm())
+
+
+def wd_diagnostics(model, X, y, wd: float, chunk: int = 8, pairs=None) -> dict:
+    """The weight-decay stationarity residual and the KKT fits per image and per pair.
+
+    residual_wd = ‖∇L + wd·θ‖/‖wd·θ‖ is also the KKT residual with the *predicted* multipliers
+    μ_ij = p_ij/(n·wd); NNLS fits its own μ ≥ 0 with one constraint per image (q = f_y − max f_j)
+    or per (image, wrong class) pair; mu_correlation compares the fitted per-image μ with the
+    predicted ones (summed over wrong classes). pairs: the per-pair KKTResult if already fitted.
+    """
+    per_image = kkt_fit(model, X, y, pairs=False, chunk=chunk)
+    pairs = pairs or kkt_fit(model, X, y, pairs=True, chunk=chunk)
+    mu_pred = wd_multipliers(model, X, y, wd).view(len(y), -1).sum(1)
+    corr = float(np.corrcoef(pairs.mu.double().numpy(), mu_pred.numpy())[0, 1])
+    return {"wd": wd, "residual_wd": wd_residual(model, X, y, wd),
+            "kkt_residual_per_image": per_image.residual, "kkt_residual_pairs": pairs.residual,
+            "mu_correlation": corr if np.isfinite(corr) else None}

@@ -95,9 +95,20 @@ class GBCObjective(nn.Module):
         """w_c = C·softmax(logits)_c: mean 1, so uniform labels with weights w give the prior."""
         return self.n_classes * torch.softmax(self.class_logits, 0)
 
-    def q_min(self, alpha: torch.Tensor) -> torch.Tensor:
+    def sample_weights(self, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+        """Sample i's weight in p: class_weight[y_i]·w_i (w: the generator's code weights, or 1)."""
+        return self.class_weights()[y] * (1 if w is None else w)
+
+    def alpha(self) -> torch.Tensor | None:
+        """The learned α, or None for the closed form α = ⟨Πθ, v⟩/‖v‖² (alpha_mode='closed')."""
+        return self.log_alpha.exp() if self.alpha_mode == "learned" else None
+
+    def q_min(self, alpha: torch.Tensor, qs: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
+        """q_min by qmin_mode: learned ('free'), λ_max‖Πθ‖²/α ('tied'), E_w[q] ('mean')."""
         if self.qmin_mode == "tied":  # q_min = λ_max ‖Πθ‖² / α  (docs/method.md §5)
             return self.lam_max * self.t_sq / alpha
+        if self.qmin_mode == "mean":  # homogeneous nets: q_min = E_w[q] at stationarity
+            return ((ws * qs).sum() / ws.sum()).detach()
         return self.log_qmin.exp()
 
     def v_of(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None):
@@ -108,7 +119,7 @@ class GBCObjective(nn.Module):
         """
         logits = self.classifier(x)
         qs = margin(logits, y, check=False)  # labels come from the generator loop
-        w = self.class_weights()[y] * (1 if w is None else w)
+        w = self.sample_weights(y, w)
         # ∇ log p_y = Σ_{j≠y} p_j ∇(f_y − f_j): every wrong class, softmax-weighted
         s = qs if self.stat_form == "q" else -F.cross_entropy(logits, y, reduction="none")
         v = torch.autograd.grad((w * s).mean(), self.theta, create_graph=True)
@@ -131,21 +142,18 @@ class GBCObjective(nn.Module):
         self.initialized = True
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> dict:
+        """The losses of a batch x with labels y (and code weights w) drawn from the generator."""
         if not self.initialized:
             self.init_scalars(x, y, w)
-        v, qs = self.v_of(x, y, w)
-        alpha = self.log_alpha.exp() if self.alpha_mode == "learned" else None
-        L_stat, alpha = stationarity(self.t, v, alpha, self.t_sq, self.t_blocks)
-        q_min = self.q_min(alpha)
-        if self.qmin_mode == "mean":  # homogeneous nets: q_min = E_w[q] at stationarity
-            ws = self.class_weights()[y] * (1 if w is None else w)
-            q_min = ((ws * qs).sum() / ws.sum()).detach()
-        if self.qmin_mode == "none":
-            L_dual = torch.zeros((), device=x.device)
-        else:
-            # every sample of p should sit on the margin: weight like v
-            ws = self.class_weights()[y] * (1 if w is None else w)
-            L_dual = (ws * u_loss(qs / q_min - 1, self.kappa)).mean()
+        v, qs = self.v_of(x, y, w)  # v = E_p[∇_θ q], differentiable in x
+        # L_stat = ‖Πθ − α v‖² / ‖Πθ‖²
+        L_stat, alpha = stationarity(self.t, v, self.alpha(), self.t_sq, self.t_blocks)
+        # L_dual = E_p[u(q / q_min − 1)]: every sample of p on the margin, weighted like v
+        ws = self.sample_weights(y, w)
+        q_min = self.q_min(alpha, qs, ws)
+        L_dual = (ws * u_loss(qs / q_min - 1, self.kappa)).mean() if self.qmin_mode != "none" \
+            else torch.zeros((), device=x.device)  # stationarity only: 'pairs' needs no q_min
+        # L = L_stat + β L_dual
         loss = L_stat + self.beta * L_dual
         return {"loss": loss, "L_stat": L_stat, "L_dual": L_dual, "alpha": alpha,
                 "q_min": q_min, "q": qs}

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from gbc_teach.ablation import format_table, run_ablation, summarize
-from gbc_teach.toy import ToyConfig
+from gbc_teach.experiments.ablation import format_table, run_ablation, summarize
+from gbc_teach.experiments.toy2d import ToyConfig
 from gbc_teach.utils import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gbc_teach import data as gdata
+from gbc_teach.datasets import mnist as gdata
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from gbc_teach.ablation import (
+from gbc_teach.experiments.ablation import (
     alpha_check,
     constraint_values,
     fixed_alpha_objective,
@@ -73,9 +73,10 @@ def test_constraint_values_follow_the_jacobian_rows(pairs):
 
 
 def test_fixed_alpha_objective_keeps_alpha_and_ties_qmin():
+    from gbc_teach.datasets.toy2d import make_toy2d
+    from gbc_teach.experiments.toy2d import ToyConfig, toy_classifier, toy_generator
     from gbc_teach.gbc import train_generator
     from gbc_teach.homogeneity import solve_lambda
-    from gbc_teach.toy import ToyConfig, make_toy2d, toy_classifier, toy_generator
 
     torch.manual_seed(0)
     cfg = ToyConfig.fast(width=8, rbf_side=3, gen_steps=3, batch=12)
@@ -91,8 +92,8 @@ def test_fixed_alpha_objective_keeps_alpha_and_ties_qmin():
 
 
 def test_ablation_default_row_is_run_toy2d():
-    from gbc_teach.ablation import ablation_seed
-    from gbc_teach.toy import ToyConfig, run_toy2d
+    from gbc_teach.experiments.ablation import ablation_seed
+    from gbc_teach.experiments.toy2d import ToyConfig, run_toy2d
 
     cfg = ToyConfig.fast(clf_steps=150, gen_steps=15, naive_steps=1, n_eval_samples=60,
                          width=16, batch=48)
@@ -122,7 +123,7 @@ def test_summarize_means_and_missing_qmin():
 
 
 def test_with_overrides_rejects_unknown_fields():
-    from gbc_teach.toy import ToyConfig
+    from gbc_teach.experiments.toy2d import ToyConfig
 
     assert with_overrides(ToyConfig(), {"n_codes": 1}).n_codes == 1
     with pytest.raises(ValueError, match="unknown"):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gbc_teach.baselines import BNStatObjective, batch_moments, bn_layers
+from gbc_teach.baselines.bnstat import BNStatObjective, batch_moments, bn_layers
 from gbc_teach.gbc import train_generator
 from gbc_teach.models import MLP, Generator
 

@@ -8,7 +8,7 @@ mantissa, which would hide a real mismatch behind 1e-3 noise.
 import pytest
 import torch
 
-from gbc_teach import mnist
+from gbc_teach.experiments import image_nets, mnist, mnist_config, mnist_multi, reports
 from gbc_teach.gbc import train_generator
 from gbc_teach.homogeneity import solve_lambda
 from gbc_teach.kkt import kkt_fit
@@ -26,7 +26,7 @@ def no_tf32():
 
 def _classifier(seed=0, bn=True):
     torch.manual_seed(seed)
-    return mnist.make_classifier(mnist.MnistConfig(width=32, bn=bn, bias=bn))
+    return image_nets.make_classifier(mnist_config.MnistConfig(width=32, bn=bn, bias=bn))
 
 
 @pytest.mark.parametrize("choice", ["min_norm", "last_layer", "uniform"])
@@ -42,7 +42,7 @@ def test_solve_lambda_same_on_gpu(choice):
 
 @pytest.mark.parametrize("pairs", [False, True])
 def test_kkt_fit_same_on_gpu(pairs):
-    clf = mnist.frozen_copy(_classifier(1), "train")
+    clf = image_nets.frozen_copy(_classifier(1), "train")
     X, y = torch.rand(40, 1, 28, 28), torch.arange(40) % 10
     lam = solve_lambda(clf, X[:16], "last_layer")
     cpu = kkt_fit(clf, X, y, lam.Pi, pairs=pairs, chunk=8)
@@ -55,14 +55,14 @@ def test_kkt_fit_same_on_gpu(pairs):
 def test_gbc_generator_steps_same_on_gpu():
     """Ten GBC steps (double backward through a training-mode BN classifier, Adam, α, q_min)
     from the same start give the same losses on both devices."""
-    cfg = mnist.MnistConfig.fast(gen_steps=10, batch=40, n_codes=2)
+    cfg = mnist_config.MnistConfig.fast(gen_steps=10, batch=40, n_codes=2)
     clf = _classifier(2)
     lam = solve_lambda(clf, torch.rand(16, 1, 28, 28), cfg.lam_choice)
     hists = {}
     for dev in ("cpu", "cuda"):
         torch.manual_seed(5)
-        G = mnist.make_generator(cfg).to(dev)
-        obj = mnist.gbc_objective(clf.to(dev), lam, cfg, 10).to(dev)
+        G = image_nets.make_generator(cfg).to(dev)
+        obj = image_nets.gbc_objective(clf.to(dev), lam, cfg, 10).to(dev)
         hists[dev] = train_generator(G, obj, steps=10, batch=cfg.batch, lr=cfg.gen_lr, seed=0,
                                      progress=False, log_every=1)
     for k in ("loss", "L_stat", "L_dual"):
@@ -74,10 +74,10 @@ def test_gbc_generator_steps_same_on_gpu():
 def test_run_mnist_fast_on_gpu(multi, tmp_path, monkeypatch):
     """The whole pipeline (classifier, KKT, generators, metrics, artifacts) runs on cuda."""
     monkeypatch.setenv("GBC_CACHE_DIR", str(tmp_path / "cache"))
-    cfg = mnist.MnistConfig.fast(device="cuda", gen_steps=20, naive_steps=10, bnstat_steps=10)
-    res = (mnist.run_mnist_multi if multi else mnist.run_mnist)(0, cfg)
+    cfg = mnist_config.MnistConfig.fast(device="cuda", gen_steps=20, naive_steps=10, bnstat_steps=10)
+    res = (mnist_multi.run_mnist_multi if multi else mnist.run_mnist)(0, cfg)
     m = res["metrics"]
-    mnist.write_artifacts(res, tmp_path / "out")
+    reports.write_artifacts(res, tmp_path / "out")
     assert (tmp_path / "out" / "metrics.json").is_file()
     clfs = m["classifiers"] if multi else [m["classifier"]]
     assert all(0 < c["kkt_residual"] <= 1.0 + 1e-6 for c in clfs)
@@ -87,8 +87,8 @@ def test_run_mnist_fast_on_gpu(multi, tmp_path, monkeypatch):
 
 
 def test_generator_parameters_stay_on_gpu():
-    cfg = mnist.MnistConfig.fast()
-    G = mnist.make_generator(cfg).cuda()
+    cfg = mnist_config.MnistConfig.fast()
+    G = image_nets.make_generator(cfg).cuda()
     x, y, _ = G.training_batch(20, torch.Generator().manual_seed(0))
     assert x.is_cuda and y.is_cuda
     assert all(p.is_cuda for p in G.parameters())

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from gbc_teach import evaluator as ev
-from gbc_teach.data import sklearn_digits_28, to_float_images
+from gbc_teach.datasets.mnist import sklearn_digits_28, to_float_images
+from gbc_teach.evaluation import evaluator as ev
 
 
 @pytest.fixture(scope="module")

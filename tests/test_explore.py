@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from gbc_teach import explore
 from gbc_teach.homogeneity import solve_lambda
 from gbc_teach.models import MLP
+from gbc_teach.viz import explore
 
 matplotlib.use("Agg")
 

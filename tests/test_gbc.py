@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from gbc_teach.gbc import NaiveObjective, balanced_labels, train_generator
+from gbc_teach.baselines.naive import NaiveObjective
+from gbc_teach.gbc import balanced_labels, train_generator
 from gbc_teach.models import MLP, Generator
 from gbc_teach.training import NonFiniteError
 

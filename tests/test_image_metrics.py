@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from gbc_teach.data import sklearn_digits_28, to_float_images
-from gbc_teach.image_metrics import (
+from gbc_teach.datasets.mnist import sklearn_digits_28, to_float_images
+from gbc_teach.evaluation.images import (
     diversity,
     frechet_distance,
     gaussian_frechet,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gbc_teach.metrics import precision, radius, sv_recall
+from gbc_teach.evaluation.points import precision, radius, sv_recall
 
 X = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
 y = torch.tensor([0, 0, 1])

@@ -7,9 +7,9 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from gbc_teach import plots
+from gbc_teach.datasets.toy2d import make_toy2d
 from gbc_teach.models import MLP
-from gbc_teach.toy import make_toy2d
+from gbc_teach.viz import plots
 
 matplotlib.use("Agg")  # headless; pyplot has not drawn anything yet, so switching is safe
 

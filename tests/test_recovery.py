@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from gbc_teach import mnist
+from gbc_teach.baselines.particles import Particles
 from gbc_teach.cli import main
+from gbc_teach.evaluation.judges import augment, train_second_evaluator, tstr_accuracy
+from gbc_teach.experiments import reports
 from gbc_teach.gbc import train_generator
 from gbc_teach.homogeneity import every_tensor
-from gbc_teach.judges import augment, train_second_evaluator, tstr_accuracy
-from gbc_teach.kkt import kkt_residual_with, wd_multipliers
+from gbc_teach.kkt import kkt_residual_with, wd_diagnostics, wd_multipliers
 from gbc_teach.losses import GBCObjective
 from gbc_teach.models import MLP
-from gbc_teach.particles import Particles
-from gbc_teach.recovery import plot_recovery_map, wd_diagnostics
 from gbc_teach.training import train_weight_decay, wd_residual
+from gbc_teach.viz.recovery import plot_recovery_map
 
 
 def blobs(n_per_class=4, d=12, C=3, seed=0):
@@ -172,7 +172,7 @@ def test_recovery_profile_cli_tiny(no_mnist):
     ti = m["train_images"]
     assert ti["n"] == m["particles"]["n"] and ti["l2_recovery_share"] == 1.0
     assert 0 <= ti["second_evaluator_accuracy"] <= 1
-    rows = mnist.recovery_target_rows(m)
+    rows = reports.recovery_target_rows(m)
     assert [r["target"].split()[1] for r in rows][:2] == ["SSIM", "L2"]
     assert all(isinstance(r["met"], bool) for r in rows)
 

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from gbc_teach import config_parse, evaluator, toy
 from gbc_teach.cli import main
-from gbc_teach.mnist import MnistConfig
+from gbc_teach.evaluation import evaluator
+from gbc_teach.experiments import config, toy2d
+from gbc_teach.experiments.mnist_config import MnistConfig
 from gbc_teach.utils import atomic_write_bytes, load_checkpoint
 
 
@@ -30,14 +31,14 @@ def one_line_error(err: str, cmd: str) -> str:
 
 # ---------------------------------------------------------------------------- 4. --set
 def test_set_values_parsed_by_field_type():
-    cfg = config_parse.apply_overrides(MnistConfig.fast(), [
+    cfg = config.apply_overrides(MnistConfig.fast(), [
         "qmin_mode=tied", "gbc_bn_mode=train", "bn=False", "bias=true", "gen_steps=7",
         "gen_lr=1e-3", "surrogate_a=None", "out_bias=-3", "n_samples=none", "alpha_mode=learned"])
     assert cfg.qmin_mode == "tied" and cfg.gbc_bn_mode == "train" and cfg.alpha_mode == "learned"
     assert cfg.bn is False and cfg.bias is True and cfg.gen_steps == 7
     assert cfg.gen_lr == 1e-3 and cfg.surrogate_a is None and cfg.out_bias == -3.0
     assert cfg.n_samples is None and isinstance(cfg.gen_steps, int)
-    free = config_parse.apply_overrides(toy.ToyConfig(), ["qmin_mode=free"])
+    free = config.apply_overrides(toy2d.ToyConfig(), ["qmin_mode=free"])
     assert free.qmin_mode == "free"
 
 
@@ -98,7 +99,7 @@ def _raise(exc):
                                  pickle.UnpicklingError("bad pickle"), AttributeError("no attr"),
                                  ValueError("bad value"), OSError(28, "No space left")])
 def test_any_failure_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys, exc):
-    monkeypatch.setattr(toy, "run_toy2d", _raise(exc))
+    monkeypatch.setattr(toy2d, "run_toy2d", _raise(exc))
     out = tmp_path / "o"
     assert main(["toy2d", "--quiet", "--out", str(out)]) == 1
     line = one_line_error(capsys.readouterr().err, "toy2d")
@@ -107,10 +108,10 @@ def test_any_failure_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys, exc):
 
 
 def test_interrupt_exits_130_and_debug_shows_traceback(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(toy, "run_toy2d", _raise(KeyboardInterrupt()))
+    monkeypatch.setattr(toy2d, "run_toy2d", _raise(KeyboardInterrupt()))
     assert main(["toy2d", "--quiet", "--out", str(tmp_path / "o")]) == 130
     assert "interrupted by Ctrl-C" in one_line_error(capsys.readouterr().err, "toy2d")
-    monkeypatch.setattr(toy, "run_toy2d", _raise(IndexError("deep")))
+    monkeypatch.setattr(toy2d, "run_toy2d", _raise(IndexError("deep")))
     assert main(["toy2d", "--quiet", "--debug", "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "IndexError: deep" in err
@@ -172,7 +173,7 @@ def test_atomic_files_follow_the_umask(tmp_path):
 
 
 def test_data_download_refuses_a_busy_or_wrong_dest(tmp_path, capsys):
-    from gbc_teach.runfolder import folder_lock
+    from gbc_teach.experiments.runfolder import folder_lock
 
     dest = tmp_path / "mnist"
     with folder_lock(dest):  # another download holds the folder

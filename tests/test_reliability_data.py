@@ -12,16 +12,17 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from gbc_teach import data
 from gbc_teach.cli import main
-from gbc_teach.idx import mnist_images_header, read_idx
+from gbc_teach.datasets import idx
+from gbc_teach.datasets import mnist as mnist_ds
+from gbc_teach.datasets.idx import mnist_images_header, read_idx
 
-IMAGES, LABELS = data.MNIST_FILES["test"]
+IMAGES, LABELS = mnist_ds.MNIST_FILES["test"]
 
 
 def idx_bytes(arr: np.ndarray, type_byte: int = 0x08) -> bytes:
     """arr in the IDX format: magic 0 0 type ndim, big-endian dims, big-endian data."""
-    dtype = np.dtype(data.IDX_DTYPES[type_byte])
+    dtype = np.dtype(idx.IDX_DTYPES[type_byte])
     head = bytes([0, 0, type_byte, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
     return head + arr.astype(dtype).tobytes()
 
@@ -76,16 +77,16 @@ def test_given_data_folder_is_used_or_refused(env, monkeypatch, capsys, case):
 
 def test_env_data_dir_is_authoritative_and_fallback_only_when_unconfigured(env, monkeypatch):
     write_split(env / "data" / "mnist")
-    monkeypatch.setattr(data, "_repo_data_dirs", lambda: [env / "data"])
+    monkeypatch.setattr(mnist_ds, "_repo_data_dirs", lambda: [env / "data"])
     monkeypatch.setenv("GBC_DATA_DIR", str(env / "empty"))
     (env / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"\$GBC_DATA_DIR=.*empty.*no MNIST"):
-        data.load_mnist()
+        mnist_ds.load_mnist()
     monkeypatch.delenv("GBC_DATA_DIR")
-    assert data.load_mnist().source == str(env / "data" / "mnist")
-    monkeypatch.setattr(data, "_repo_data_dirs", lambda: [env / "nothing"])
+    assert mnist_ds.load_mnist().source == str(env / "data" / "mnist")
+    monkeypatch.setattr(mnist_ds, "_repo_data_dirs", lambda: [env / "nothing"])
     with pytest.warns(UserWarning, match="no data is configured anywhere"):
-        assert data.load_mnist().split == "sklearn-digits-fallback"
+        assert mnist_ds.load_mnist().split == "sklearn-digits-fallback"
 
 
 # ---------------------------------------------------------------------------- 2. labels, shapes
@@ -109,7 +110,7 @@ def test_bad_labels_and_shapes_refused_at_load(env, capsys, case):
     kw, culprit, message = BAD[case]
     folder = write_split(env / "mnist", **kw)
     with pytest.raises(ValueError, match=message):
-        data.load_mnist(folder)
+        mnist_ds.load_mnist(folder)
     rc, err = run_mnist_cli(env, folder, capsys)
     assert rc == 1 and err.count("error:") == 1
     assert str(folder / culprit) in err and re.search(message, err), err
@@ -142,14 +143,14 @@ def test_gzip_bomb_never_inflated_beyond_the_header(tmp_path):
         f.write(idx_bytes(np.arange(10)))
         f.write(bytes(64 << 20))
     assert bomb.stat().st_size < (1 << 20)
-    peak, msg = _peak_bytes(lambda: data.read_idx(bomb))
+    peak, msg = _peak_bytes(lambda: idx.read_idx(bomb))
     assert "bomb.gz" in msg and "trailing bytes" in msg
     assert peak < 8 << 20, peak  # a chunk or two, not 64 MiB
 
     # a header declaring 47 MB of images in a 100-byte file: refused before any allocation
     liar = tmp_path / "liar.gz"
     liar.write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + struct.pack(">3I", 60000, 28, 28)))
-    peak, msg = _peak_bytes(lambda: data.read_idx(liar))
+    peak, msg = _peak_bytes(lambda: idx.read_idx(liar))
     assert "liar.gz" in msg and "truncated" in msg and peak < 1 << 20
 
 
@@ -170,7 +171,7 @@ def test_download_check_is_bounded():
     tracemalloc.start()
     try:
         with pytest.raises(ValueError, match=f"checksum mismatch for {name}"):
-            data.verify_mnist_file(name, bomb)
+            mnist_ds.verify_mnist_file(name, bomb)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

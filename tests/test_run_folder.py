@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gbc_teach import cli
 from gbc_teach.cli import main
+from gbc_teach.experiments import toy2d
 from gbc_teach.utils import sweep_stale_tmp
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ def test_interrupt_between_artifacts_leaves_the_old_folder(tmp_path, monkeypatch
         assert (Path(path).parent / "figure.png").is_file()
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "atomic_write_json", interrupted)
+    monkeypatch.setattr(toy2d, "atomic_write_json", interrupted)
     assert main(["toy2d", *TINY, "--out", str(out)]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert snapshot(out) == before and leftovers(tmp_path) == []
@@ -152,7 +152,6 @@ def test_sweep_removes_only_dead_processes_temp_files(tmp_path):
 
 def test_a_signal_that_surfaces_as_another_error_is_still_an_interruption(tmp_path, monkeypatch,
                                                                           capsys):
-    from gbc_teach import toy
 
     def run(*a, **k):  # SIGTERM inside a C extension's import comes back as ImportError
         try:
@@ -161,7 +160,7 @@ def test_a_signal_that_surfaces_as_another_error_is_still_an_interruption(tmp_pa
         except BaseException:
             raise ImportError("initialization failed") from None
 
-    monkeypatch.setattr(toy, "run_toy2d", run)
+    monkeypatch.setattr(toy2d, "run_toy2d", run)
     before = signal.getsignal(signal.SIGTERM)
     assert main(["toy2d", "--quiet", "--out", str(tmp_path / "o")]) == 143
     assert "interrupted by SIGTERM" in capsys.readouterr().err
@@ -171,11 +170,11 @@ def test_a_signal_that_surfaces_as_another_error_is_still_an_interruption(tmp_pa
 def test_ctrl_c_inside_exec_code_still_exits_130(tmp_path):
     # a bare KeyboardInterrupt escaping exec'd code makes `python -m` die by SIGINT at exit (-2)
     (tmp_path / "probe_exec.py").write_text(
-        "import sys\nfrom gbc_teach import toy\nfrom gbc_teach.cli import main\n"
+        "import sys\nfrom gbc_teach.experiments import toy2d\nfrom gbc_teach.cli import main\n"
         "def run(*a, **k):\n"
         "    exec('import os, signal, time\\nos.kill(os.getpid(), signal.SIGINT)\\n"
         "time.sleep(5)')\n"
-        "toy.run_toy2d = run\nsys.exit(main(['toy2d', '--quiet', '--out', sys.argv[1]]))\n")
+        "toy2d.run_toy2d = run\nsys.exit(main(['toy2d', '--quiet', '--out', sys.argv[1]]))\n")
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}", "OMP_NUM_THREADS": "1",
            "MPLBACKEND": "Agg"}
     r = subprocess.run([sys.executable, "-m", "probe_exec", str(tmp_path / "o")], env=env,

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gbc_teach.datasets.toy2d import make_toy2d
 from gbc_teach.models import MLP
-from gbc_teach.toy import make_toy2d
 from gbc_teach.training import (
     NonFiniteError,
     check_labelled,

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pytest
 from matplotlib.figure import Figure
 
-from gbc_teach import widgets
+from gbc_teach.viz import widgets
 
 matplotlib.use("Agg")
 

@@ -74,8 +74,13 @@ import torch
 from IPython.display import Markdown, display
 
 import gbc_teach as gt
-from gbc_teach import homogeneity, kkt, metrics, models, plots, toy
-from gbc_teach.gbc import NaiveObjective, train_generator
+from gbc_teach import homogeneity, kkt, models
+from gbc_teach.datasets import toy2d as toy_data
+from gbc_teach.evaluation import points
+from gbc_teach.experiments import toy2d
+from gbc_teach.viz import plots
+from gbc_teach.baselines.naive import NaiveObjective
+from gbc_teach.gbc import train_generator
 from gbc_teach.losses import GBCObjective
 from gbc_teach.margins import q as margin
 from gbc_teach.training import log_cross_entropy
@@ -92,7 +97,7 @@ print(f"gbc_teach {gt.__version__}, torch {torch.__version__}; device available:
 code(r"""
 FAST = os.environ.get("GBC_FAST") == "1"
 SEED = 0
-cfg = toy.ToyConfig.fast() if FAST else toy.ToyConfig()  # the defaults of `gbc-teach toy2d`
+cfg = toy2d.ToyConfig.fast() if FAST else toy2d.ToyConfig()  # the defaults of `gbc-teach toy2d`
 SEEDS = [0] if FAST else [0, 1, 2]  # docs/method.md §8: seeds 0, 1, 2, no per-seed tuning
 GRID_SIDE = 40 if FAST else 80  # candidate grid of the identifiability test (§5)
 Q_BAND = (1.0, 1.1)  # candidates must have q in [1, 1.1]·q_min (complementary slackness)
@@ -110,8 +115,8 @@ different classes is at least 0.15 apart (separable, but not trivially so). The 
 
 code(r"""
 seed_everything(SEED)
-data = toy.make_toy2d(SEED, cfg.n_classes, cfg.n_per_class)
-r = metrics.radius(data.X)
+data = toy_data.make_toy2d(SEED, cfg.n_classes, cfg.n_per_class)
+r = points.radius(data.X)
 print(f"{len(data.X)} points, {data.n_classes} classes, diameter {data.diameter:.2f}, r = {r:.3f}")
 fig = plots.plot_toy(data.X, data.y)
 fig.axes[0].legend(fontsize=8)
@@ -143,7 +148,7 @@ parameters, so it changes nothing about homogeneity).
 
 code(r"""
 print(inspect.getsource(models.SquaredReLU))
-print(toy.toy_classifier(cfg))
+print(toy2d.toy_classifier(cfg))
 """)
 
 md(r"""
@@ -170,9 +175,9 @@ def kkt_tracker(X, y):
 
 
 t0 = time.perf_counter()
-seed_everything(SEED)  # as in toy.run_toy2d: the printout above drew a classifier, so reseed
+seed_everything(SEED)  # as in toy2d.run_toy2d: the printout above drew a classifier, so reseed
 clf_log, callback = kkt_tracker(data.X, data.y)
-model, lam, clf_hist = toy.train_toy_classifier(data, cfg, callback=callback)
+model, lam, clf_hist = toy2d.train_toy_classifier(data, cfg, callback=callback)
 print(f"trained in {time.perf_counter() - t0:.0f} s; final KKT residual {clf_log['kkt_residual'][-1]:.4f}")
 """)
 
@@ -297,20 +302,20 @@ def identifiability(model, lam, fit, data, side, band=Q_BAND):
     mu, residual, keep = kkt.dictionary_fit(model, cand, lab, lam.Pi, q_band=band, q_min=fit.q_min)
     Xk, yk = cand[keep], lab[keep]
     active = mu > 0.01 * mu.max()
-    r = metrics.radius(data.X)
+    r = points.radius(data.X)
     # candidate j is "near the data" if a same-class training point lies within r
     within = ((torch.cdist(Xk, data.X) <= r) & (yk[:, None] == data.y[None, :])).any(1)
     return {"X": Xk, "y": yk, "mu": mu, "active": active, "residual": residual,
             "n_band": int(keep.sum()), "n_active": int(active.sum()),
-            "sv_recall": metrics.sv_recall(Xk[active], yk[active], data.X, data.y, fit.support, r),
+            "sv_recall": points.sv_recall(Xk[active], yk[active], data.X, data.y, fit.support, r),
             "weight_near": float(mu[within].sum() / mu.sum())}
 """)
 
 code(r"""
 t0 = time.perf_counter()
 seed_everything(SEED)  # as for the lifted classifier: same data, same initial draw
-cfg_raw = toy.ToyConfig.fast(rbf_side=0) if FAST else toy.ToyConfig(rbf_side=0)
-model_raw, lam_raw, _ = toy.train_toy_classifier(data, cfg_raw)
+cfg_raw = toy2d.ToyConfig.fast(rbf_side=0) if FAST else toy2d.ToyConfig(rbf_side=0)
+model_raw, lam_raw, _ = toy2d.train_toy_classifier(data, cfg_raw)
 fit_raw = kkt.kkt_fit(model_raw, data.X, data.y, lam_raw.Pi)
 print(f"raw-input classifier trained in {time.perf_counter() - t0:.0f} s: KKT residual {fit_raw.residual:.4f}, "
       f"{fit_raw.n_support} support vectors")
@@ -425,10 +430,10 @@ print(inspect.getsource(GBCObjective.forward))
 """)
 
 code(r"""
-# exactly the seeding of toy.run_toy2d, so seed 0 here is seed 0 of `gbc-teach toy2d`
+# exactly the seeding of toy2d.run_toy2d, so seed 0 here is seed 0 of `gbc-teach toy2d`
 t0 = time.perf_counter()
 seed_everything(SEED + 1000)
-G = toy.toy_generator(cfg)
+G = toy2d.toy_generator(cfg)
 objective = GBCObjective(model, lam.Pi, lam.lam_max, cfg.n_classes, qmin_mode=cfg.qmin_mode, beta=cfg.beta,
                          kappa=cfg.kappa, class_weights=cfg.class_weights, alpha_mode=cfg.alpha_mode)
 gen_hist = train_generator(G, objective, steps=cfg.gen_steps, batch=cfg.batch, lr=cfg.gen_lr,
@@ -447,7 +452,7 @@ confidently its class as possible, maximizing q ([docs/method.md §8](../docs/me
 code(r"""
 t0 = time.perf_counter()
 seed_everything(SEED + 2000)
-G_naive = toy.toy_generator(cfg)
+G_naive = toy2d.toy_generator(cfg)
 naive_hist = train_generator(G_naive, NaiveObjective(model, cfg.n_classes), steps=cfg.naive_steps,
                              batch=cfg.batch, lr=cfg.gen_lr, seed=SEED, progress=False, desc="naive generator")
 print(f"naive generator: {cfg.naive_steps} steps in {time.perf_counter() - t0:.0f} s")
@@ -478,8 +483,8 @@ g = torch.Generator().manual_seed(SEED)  # the sampling of run_toy2d
 with torch.no_grad():
     xs, ys = G.sample(cfg.n_eval_samples, generator=g)
     xn, yn = G_naive.sample(cfg.n_eval_samples, generator=g)
-scores = {name: {"recall": metrics.sv_recall(s, ls, data.X, data.y, fit.support, r),
-                 "precision": metrics.precision(s, ls, data.X, data.y, r)}
+scores = {name: {"recall": points.sv_recall(s, ls, data.X, data.y, fit.support, r),
+                 "precision": points.precision(s, ls, data.X, data.y, r)}
           for name, (s, ls) in (("gbc", (xs, ys)), ("naive", (xn, yn)))}
 fig = plots.plot_toy_panel(model, data.X, data.y, fit.support, (xs, ys), (xn, yn), metrics=scores, box=cfg.box)
 """)
@@ -558,7 +563,7 @@ print(f"naive samples: margin {float(q_naive.median() / q_min):.1f} × q_min (me
 md(r"""
 ### Seeds 0, 1, 2
 
-The same defaults on fresh data sets (`toy.run_toy2d` runs everything of §2–§7 for one seed; seed 0
+The same defaults on fresh data sets (`toy2d.run_toy2d` runs everything of §2–§7 for one seed; seed 0
 is the run above). In fast mode only seed 0, with the fast profile's fewer steps.
 """)
 
@@ -569,7 +574,7 @@ t0 = time.perf_counter()
 for s in SEEDS:
     if s in results:
         continue
-    m = toy.run_toy2d(s, cfg)["metrics"]
+    m = toy2d.run_toy2d(s, cfg)["metrics"]
     results[s] = {"clf": None, "kkt": m["classifier"], "L_stat": m["gbc"]["L_stat"],
                   "gbc": {"recall": m["gbc"]["sv_recall"], "precision": m["gbc"]["precision"]},
                   "naive": {"recall": m["naive"]["sv_recall"], "precision": m["naive"]["precision"]},
@@ -655,7 +660,7 @@ notebook's own numbers for the default rows are in §2 (classifier), §5 (identi
    `log(q_min)`, freeze it (`requires_grad_(False)`) and set `objective.initialized = True` so the
    first batch does not overwrite it. How much does the SV recall improve? Then try `n_codes=1`
    (no discrete codes): where do the samples go?
-4. Three seeds are few. Run `toy.run_toy2d(s, toy.ToyConfig.fast())` for seeds 0–9 and plot GBC
+4. Three seeds are few. Run `toy2d.run_toy2d(s, toy2d.ToyConfig.fast())` for seeds 0–9 and plot GBC
    recall against the final q_min estimate / true q_min. Is the drift of q_min what separates good
    seeds from bad ones?
 5. *Open-ended.* §5 says images identify their training set because their per-point gradients are

@@ -50,7 +50,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from gbc_teach import explore, homogeneity, kkt, toy, training, widgets
+from gbc_teach import homogeneity, kkt, training
+from gbc_teach.datasets import toy2d as toy_data
+from gbc_teach.experiments import toy2d
+from gbc_teach.viz import explore, widgets
 from gbc_teach.margins import q as margin
 from gbc_teach.utils import seed_everything
 
@@ -62,7 +65,7 @@ print(f"torch {torch.__version__} on CPU, {torch.get_num_threads()} threads")
 code(r"""
 FAST = os.environ.get("GBC_FAST") == "1"
 SEED = 0
-CFG = toy.ToyConfig()  # the toy classifier of notebook 01: RBF features → 100 relu² units → 3 logits
+CFG = toy2d.ToyConfig()  # the toy classifier of notebook 01: RBF features → 100 relu² units → 3 logits
 STEPS = 2000 if FAST else 20000  # training steps of every run in the sweep
 N_LOGS = 10 if FAST else 40  # checkpoints per run (KKT fit + state kept for the widget)
 SCALES = [1.0, 0.1, 0.01]  # initial scale × Kaiming; 1.0 is PyTorch's usual default
@@ -89,8 +92,8 @@ $\lambda_{\max}$ for a general Λ). Check both facts on a real net:
 
 code(r"""
 seed_everything(SEED)
-data = toy.make_toy2d(SEED, CFG.n_classes, CFG.n_per_class)
-net = toy.toy_classifier(CFG)
+data = toy_data.make_toy2d(SEED, CFG.n_classes, CFG.n_per_class)
+net = toy2d.toy_classifier(CFG)
 lam_toy = homogeneity.solve_lambda(net, data.X, "uniform")
 print("Λ per tensor:", [(n, round(float(v), 6)) for n, v, _ in lam_toy.table()])
 
@@ -164,7 +167,7 @@ RULES = {
 
 
 def make_net(scale):
-    return toy.toy_classifier(toy.ToyConfig(init_scale=scale))
+    return toy2d.toy_classifier(toy2d.ToyConfig(init_scale=scale))
 
 
 t0 = time.perf_counter()
@@ -389,7 +392,7 @@ md(r"""
 
 ## Exercises
 
-1. Replace the relu² net by the prototype's ReLU net, `toy.toy_classifier(toy.ToyConfig(act="relu"))`,
+1. Replace the relu² net by the prototype's ReLU net, `toy2d.toy_classifier(toy2d.ToyConfig(act="relu"))`,
    and rerun the sweep. The relative rule's residual now jumps from checkpoint to checkpoint:
    explain it with the kink of ReLU at the support vectors (hint: $\nabla_\theta q$ is discontinuous
    in θ there, so the cone in §3 changes abruptly).

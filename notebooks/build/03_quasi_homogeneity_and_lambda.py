@@ -49,10 +49,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from gbc_teach import explore, homogeneity, kkt, plots, toy, widgets
+from gbc_teach import homogeneity, kkt
+from gbc_teach.datasets import toy2d as toy_data
+from gbc_teach.experiments import toy2d
+from gbc_teach.viz import explore, plots, widgets
 from gbc_teach.gbc import train_generator
 from gbc_teach.losses import GBCObjective
-from gbc_teach.metrics import precision, radius, sv_recall
+from gbc_teach.evaluation.points import precision, radius, sv_recall
 from gbc_teach.models import MLP, ReLU, SmallCNN
 from gbc_teach.utils import seed_everything
 
@@ -64,7 +67,7 @@ print(f"torch {torch.__version__} on CPU, {torch.get_num_threads()} thread")
 code(r"""
 FAST = os.environ.get("GBC_FAST") == "1"
 SEED = 0
-CFG = toy.ToyConfig.fast() if FAST else toy.ToyConfig()  # the toy classifier of notebooks 01–02
+CFG = toy2d.ToyConfig.fast() if FAST else toy2d.ToyConfig()  # the toy classifier of notebooks 01–02
 GEN_STEPS = 150 if FAST else 1500  # a short GBC run per Λ member (§5)
 print(f"FAST={FAST}: toy classifier {CFG.clf_steps} steps, generators {GEN_STEPS} steps")
 """)
@@ -114,13 +117,13 @@ def randomize_affine(model, std=0.1):
 torch.manual_seed(SEED)
 x_vec, x_img = torch.randn(32, 4), torch.randn(8, 1, 8, 8)
 seed_everything(SEED)
-data = toy.make_toy2d(SEED, CFG.n_classes, CFG.n_per_class)
+data = toy_data.make_toy2d(SEED, CFG.n_classes, CFG.n_per_class)
 ARCHS = {
     "MLP, no bias": (MLP(4, [16, 16], 3, bias=False), x_vec),
     "MLP, biases": (randomize_affine(MLP(4, [16, 16], 3, bias=True)), x_vec),
     "MLP, batch norm": (randomize_affine(MLP(4, [16, 16], 3, bias=True, bn=True)), x_vec),
     "small CNN": (randomize_affine(SmallCNN(1, 3, width=4, side=8)), x_img),
-    "toy relu² net": (toy.toy_classifier(CFG), data.X),
+    "toy relu² net": (toy2d.toy_classifier(CFG), data.X),
 }
 for name, (m, _) in ARCHS.items():
     print(f"{name:>16}: {sum(p.numel() for p in m.parameters()):5d} parameters in "
@@ -248,7 +251,7 @@ that gradient descent never performs.
 code(r"""
 seed_everything(SEED)
 t0 = time.perf_counter()
-clf, lam_u, clf_hist = toy.train_toy_classifier(data, CFG)
+clf, lam_u, clf_hist = toy2d.train_toy_classifier(data, CFG)
 print(f"toy classifier trained in {time.perf_counter() - t0:.0f} s")
 fam = homogeneity.solve_lambda(clf, data.X, "min_norm")
 n = fam.null_space[:, 0]
@@ -257,7 +260,7 @@ print(f"min-norm Λ = {fam.lam.tolist()}, null vector n = {(n / n[0] * -1).tolis
 # conservation along plain gradient descent with a small step (close to gradient flow),
 # from the default scale, where the norms move visibly
 seed_everything(SEED)
-net = toy.toy_classifier(toy.ToyConfig(init_scale=1.0))
+net = toy2d.toy_classifier(toy2d.ToyConfig(init_scale=1.0))
 c0 = float(explore.conserved_quantities(net, fam.null_space)[0])
 sq0 = [float(p.detach().pow(2).sum()) for p in net.parameters()]
 opt = torch.optim.SGD(net.parameters(), lr=0.5)
@@ -315,7 +318,7 @@ for name, lam in MEMBERS.items():
     fit = kkt.kkt_fit(clf, data.X, data.y, res.Pi)
     t_sq = sum(float(p.detach().pow(2).sum()) for p, m in zip(clf.parameters(), res.Pi) if m)
     seed_everything(SEED + 1000)
-    G = toy.toy_generator(CFG)
+    G = toy2d.toy_generator(CFG)
     obj = GBCObjective(clf, res.Pi, res.lam_max, CFG.n_classes, qmin_mode=CFG.qmin_mode,
                        beta=CFG.beta, kappa=CFG.kappa, class_weights=CFG.class_weights,
                        alpha_mode=CFG.alpha_mode)

@@ -57,7 +57,10 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from gbc_teach import ablation, homogeneity, kkt, losses, plots, toy, widgets
+from gbc_teach import homogeneity, kkt, losses
+from gbc_teach.datasets import toy2d as toy_data
+from gbc_teach.experiments import ablation, toy2d
+from gbc_teach.viz import plots, widgets
 from gbc_teach.margins import q as margin
 from gbc_teach.utils import atomic_write_json, seed_everything
 
@@ -69,12 +72,12 @@ print(f"torch {torch.__version__} on CPU, {torch.get_num_threads()} threads")
 code(r"""
 FAST = os.environ.get("GBC_FAST") == "1"
 SEED = 0
-CFG = toy.ToyConfig.fast() if FAST else toy.ToyConfig()  # the toy defaults of notebook 01
+CFG = toy2d.ToyConfig.fast() if FAST else toy2d.ToyConfig()  # the toy defaults of notebook 01
 # the wrong-α experiment: α = factor · α_KKT, q_min tied to it
 ALPHA_FACTORS = [0.25, 0.5, 1.0, 2.0, 4.0]
 WIDGET_CFG = ablation.with_overrides(CFG, {"gen_steps": 300 if FAST else CFG.gen_steps})
 # the ablation: seeds 0–2 with the defaults (fast: seed 0, 300 generator steps)
-ABL_CFG = toy.ToyConfig.fast(gen_steps=300) if FAST else toy.ToyConfig()
+ABL_CFG = toy2d.ToyConfig.fast(gen_steps=300) if FAST else toy2d.ToyConfig()
 ABL_SEEDS = [0] if FAST else [0, 1, 2]
 ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "pyproject.toml").exists())
 ABL_JSON = ROOT / "outputs" / "toy_ablation.json"  # written by scripts/toy_ablation.py (full mode)
@@ -93,9 +96,9 @@ regime. Relu² makes the net homogeneous of degree 3 in θ, so one λ = 1/3 serv
 
 code(r"""
 seed_everything(SEED)
-data = toy.make_toy2d(SEED, CFG.n_classes, CFG.n_per_class)
+data = toy_data.make_toy2d(SEED, CFG.n_classes, CFG.n_per_class)
 t0 = time.perf_counter()
-model, lam, clf_hist = toy.train_toy_classifier(data, CFG)
+model, lam, clf_hist = toy2d.train_toy_classifier(data, CFG)
 fit = kkt.kkt_fit(model, data.X, data.y, lam.Pi)  # μ per point (pair multipliers summed)
 with torch.no_grad():
     acc = float((model(data.X).argmax(1) == data.y).float().mean())

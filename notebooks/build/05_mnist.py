@@ -66,8 +66,11 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from gbc_teach import data as gdata
-from gbc_teach import homogeneity, mnist, plots
+from gbc_teach.datasets import mnist as gdata
+from gbc_teach import homogeneity
+from gbc_teach.evaluation import images
+from gbc_teach.experiments import image_nets, mnist, mnist_config, reports
+from gbc_teach.viz import plots, recovery as recovery_plots
 
 plt.rcParams["figure.dpi"] = 80
 torch.set_num_threads(1)  # small dense layers: extra threads only add contention on a busy CPU
@@ -78,7 +81,7 @@ code(r"""
 FAST = os.environ.get("GBC_FAST") == "1"
 SEED = 0
 CLF_STEPS_H = 10000  # §8: steps of the homogeneous classifier (full mode)
-CFG = mnist.MnistConfig.fast() if FAST else mnist.MnistConfig()
+CFG = mnist_config.MnistConfig.fast() if FAST else mnist_config.MnistConfig()
 print(f"FAST={FAST}: {CFG.n_per_class} training images a class, classifier width {CFG.width}, "
       f"{CFG.clf_steps} classifier steps, {CFG.gen_steps} GBC / {CFG.naive_steps} naive / "
       f"{CFG.bnstat_steps} BN-stat generator steps")
@@ -108,7 +111,7 @@ data = mnist.load_data()  # --data / $GBC_DATA_DIR / data/, else the flagged fal
 FALLBACK = data.split == "sklearn-digits-fallback"
 print(f"split: {data.split!r} from {data.source}, {len(data.labels)} images")
 if FALLBACK:
-    display(Markdown(f"<span style='color:red'>**{mnist.FALLBACK_BANNER}**</span>"))
+    display(Markdown(f"<span style='color:red'>**{mnist_config.FALLBACK_BANNER}**</span>"))
 split, cfg_used = mnist.mnist_split(data.labels, CFG, SEED)
 for k, v in split.items():
     print(f"{k:10s} {len(v):5d} images, per class {np.bincount(data.labels[v], minlength=10).tolist()}")
@@ -195,7 +198,7 @@ model, lam = res["model"], res["lam"]
 Xb = train_x[:128]
 with torch.no_grad():
     for mode in ("train", "eval"):
-        net = mnist.frozen_copy(model, mode)  # 'train': batch statistics, running stats frozen
+        net = image_nets.frozen_copy(model, mode)  # 'train': batch statistics, running stats frozen
         f = net(Xb)
         for s in (-1.0, 0.5, 2.0):
             fs = homogeneity.scale_params(net, lam.lam, s)(Xb)  # f(x; e^{sΛ}θ)
@@ -270,7 +273,7 @@ features span few directions — a low-diversity set; the distance is still comp
 """)
 
 code(r"""
-display(Markdown(mnist.markdown_table(m)))
+display(Markdown(reports.markdown_table(m)))
 print(f"evaluator accuracy on real pool_c: {m['evaluator']['accuracy_on_pool_c']:.3f} "
       f"({m['evaluator']['n_train']} training images, {m['evaluator']['epochs']} epochs)")
 """)
@@ -284,8 +287,8 @@ reference pool `pool_b` — fresh digits of the same class.
 
 code(r"""
 pool_b = (gdata.to_float_images(data.images[split["pool_b"]]), torch.from_numpy(data.labels[split["pool_b"]]))
-mnist.nearest_figure(train_x, train_y, *res["samples"]["gbc"], label="GBC")
-mnist.nearest_figure(train_x, train_y, *pool_b, label="real pool");
+recovery_plots.nearest_figure(train_x, train_y, *res["samples"]["gbc"], label="GBC")
+recovery_plots.nearest_figure(train_x, train_y, *pool_b, label="real pool");
 """)
 
 md(r"""
@@ -300,9 +303,9 @@ per-image scores behind the shares:
 """)
 
 code(r"""
-b_gbc = mnist.best_ssim(train_x, train_y, *res["samples"]["gbc"])
-b_ref = mnist.best_ssim(train_x, train_y, *pool_b)
-b_real = mnist.best_ssim(train_x, train_y, *res["real"])
+b_gbc = images.best_ssim(train_x, train_y, *res["samples"]["gbc"])
+b_ref = images.best_ssim(train_x, train_y, *pool_b)
+b_real = images.best_ssim(train_x, train_y, *res["real"])
 # the shares of the table are these contests (ties go to the reference)
 assert abs(float((b_gbc > b_ref).mean()) - m["gbc"]["ssim_recovery_share"]) < 1e-9
 assert abs(float((b_real > b_ref).mean()) - m["real"]["ssim_recovery_share"]) < 1e-9
@@ -330,12 +333,12 @@ every feature of $W_1x$ over the batch. A batch $x$ and $c\,x + g$ (any $c > 0$,
 then give the *same* logits: $W_1(cx + g\mathbf 1) = c\,W_1x + g\,W_1\mathbf 1$ is a per-feature scale
 and shift, which BN removes. So the losses fix the GBC samples only up to this affine intensity map — a
 gauge freedom — and the generator may land on any member, e.g. grey digits on a grey canvas.
-`mnist.stretch` picks one member: it maps the 1% and 99% intensity quantiles of the whole sample set to
+`image_nets.stretch` picks one member: it maps the 1% and 99% intensity quantiles of the whole sample set to
 0 and 1 (one map for all samples). The baselines use the eval-mode classifier, which has no such freedom.
 """)
 
 code(r"""
-net = mnist.frozen_copy(model, "train")
+net = image_nets.frozen_copy(model, "train")
 xr = res["real"][0]
 with torch.no_grad():
     f1, f2 = net(xr), net(0.5 * xr + 0.2)
@@ -343,8 +346,8 @@ gap = float((f1 - f2).abs().max() / f1.abs().max())
 print(f"train-mode classifier, x vs 0.5·x + 0.2: max logit change / max|logit| = {gap:.1e}")
 assert gap < 1e-3  # exact but for BN's ε in √(var + ε): tolerance 1e-3 of the largest logit
 
-x_raw, y_raw = mnist.draw(res["generators"]["gbc"], len(res["samples"]["gbc"][1]), 10, SEED + 7)
-assert torch.allclose(mnist.stretch(x_raw), res["samples"]["gbc"][0], atol=1e-6)  # the same draw
+x_raw, y_raw = image_nets.draw(res["generators"]["gbc"], len(res["samples"]["gbc"][1]), 10, SEED + 7)
+assert torch.allclose(image_nets.stretch(x_raw), res["samples"]["gbc"][0], atol=1e-6)  # the same draw
 print(f"raw GBC samples: intensities {float(x_raw.quantile(0.01)):.3f} … {float(x_raw.quantile(0.99)):.3f} "
       "(1% and 99% quantiles)")
 fig, axes = plt.subplots(1, 2, figsize=(8, 4))
@@ -371,11 +374,11 @@ above), the two rows are close; a generator that settles on grey-on-grey images 
 
 ## 6. Targets against measurements
 
-The targets for the CPU defaults, against this run's metrics (`mnist.target_rows`):
+The targets for the CPU defaults, against this run's metrics (`reports.target_rows`):
 """)
 
 code(r"""
-display(Markdown(mnist.targets_markdown(m)))
+display(Markdown(reports.targets_markdown(m)))
 """)
 
 md(r"""
@@ -393,7 +396,7 @@ GBC can only recover the training set if, among all image sets, the training ima
 best at satisfying the classifier's KKT conditions — that is the whole premise
 ([docs/method.md §1](../docs/method.md)). We can test the premise directly: evaluate the stationarity loss of notebook 04,
 $L_{\rm stat} = \|\Pi\theta - \alpha v\|^2/\|\Pi\theta\|^2$ with $v = \mathbb E[\nabla_\theta q]$ and the
-best α, on image sets we choose (`mnist.L_stat_of`, uniform weights; same set size for all, since batch
+best α, on image sets we choose (`image_nets.L_stat_of`, uniform weights; same set size for all, since batch
 norm sees batch statistics):
 """)
 
@@ -402,7 +405,7 @@ cfg_run = res["cfg"]  # the sizes actually used
 sets = {"training images (the target)": res["train"], "fresh real, pool_a": res["real"],
         "GBC samples, raw": (x_raw, y_raw), "GBC samples, stretched": res["samples"]["gbc"],
         "naive samples": res["samples"]["naive"], "BN-stat samples": res["samples"]["bnstat"]}
-L = {name: mnist.L_stat_of(model, lam, cfg_run, x, y) for name, (x, y) in sets.items()}
+L = {name: image_nets.L_stat_of(model, lam, cfg_run, x, y) for name, (x, y) in sets.items()}
 display(Markdown("| image set | L_stat (0 = stationarity holds) |\n|---|---|\n"
                  + "\n".join(f"| {k} | {v:.3f} |" for k, v in L.items())))
 print(f"L_stat of the training images, as stored in metrics.json: {clf['L_stat_of_train_images']:.3f}")
@@ -465,8 +468,8 @@ gbc-teach mnist --profile paper --set bn=false --set bias=false --set lam_choice
 
 code(r"""
 HOMOG = dict(bn=False, bias=False, lam_choice="uniform", gauge="none")
-CFG_H = (mnist.MnistConfig.fast(**HOMOG, clf_steps=300) if FAST
-         else mnist.MnistConfig(**HOMOG, clf_steps=CLF_STEPS_H))
+CFG_H = (mnist_config.MnistConfig.fast(**HOMOG, clf_steps=300) if FAST
+         else mnist_config.MnistConfig(**HOMOG, clf_steps=CLF_STEPS_H))
 t0 = time.perf_counter()
 res_h = mnist.run_mnist(SEED, CFG_H)
 m_h, clf_h = res_h["metrics"], res_h["metrics"]["classifier"]
@@ -496,12 +499,12 @@ for ax, (name, (x, y)) in zip(axes, {"GBC (homogeneous classifier)": res_h["samp
     plots.image_grid(x, y, nrow=10, ax=ax)
     ax.set_title(name)
 fig.tight_layout()
-display(Markdown(mnist.markdown_table(m_h, rows=("gbc", "naive", "real"))))
-display(Markdown(mnist.targets_markdown(m_h)))
+display(Markdown(reports.markdown_table(m_h, rows=("gbc", "naive", "real"))))
+display(Markdown(reports.targets_markdown(m_h)))
 """)
 
 code(r"""
-L_h = {name: mnist.L_stat_of(res_h["model"], res_h["lam"], res_h["cfg"], x, y)
+L_h = {name: image_nets.L_stat_of(res_h["model"], res_h["lam"], res_h["cfg"], x, y)
        for name, (x, y) in {"training images": res_h["train"], "fresh real, pool_a": res_h["real"],
                             "GBC samples": res_h["samples"]["gbc"]}.items()}
 bn_col = (L["training images (the target)"], L["fresh real, pool_a"], L["GBC samples, raw"])
@@ -531,7 +534,7 @@ md(r"""
   last-layer Λ satisfies the Euler identity to float precision in both BN modes; but its KKT residual is
   large: it is not at a KKT point of the max-margin problem.
 * Recovery is a contest against fresh real data (≈ 0.5 by construction for a real pool); in training-mode
-  BN, GBC samples are defined up to an affine intensity map (the gauge), fixed by `mnist.stretch`.
+  BN, GBC samples are defined up to an affine intensity map (the gauge), fixed by `image_nets.stretch`.
 * On CPU defaults GBC is at best a little above the naive margin-maximizer and well below
   BN-statistics matching, and recovers no training image. The stationarity loss explains why: the
   training images score better than fresh digits, but generated non-digits score better still — far
@@ -541,7 +544,7 @@ md(r"""
 
 ## Exercises
 
-1. **A smooth activation.** Rerun with `CFG = mnist.MnistConfig(act="relu2")` (or
+1. **A smooth activation.** Rerun with `CFG = mnist_config.MnistConfig(act="relu2")` (or
    `gbc-teach mnist --profile paper --set act=relu2`). Does the KKT residual drop? Does $L_{\rm stat}$ of the training
    images drop below that of fresh real digits, and does the recovery share move?
 2. **Longer classifier training.** `gbc-teach mnist --profile paper --set clf_steps=3000` (about 5× the classifier time).
@@ -550,7 +553,7 @@ md(r"""
    classifier steps, 20,000 generator steps; about 5 minutes on an H100). Which of the targets of §6
    does it meet? Predict first whether 20× more generator steps help, given §5's 1000-vs-2000-step
    numbers; our measured answer is in `FINDINGS.md` §5.
-4. **The gauge.** Set `CFG = mnist.MnistConfig(gbc_bn_mode="eval", gauge="none")` so the GBC loss sees
+4. **The gauge.** Set `CFG = mnist_config.MnistConfig(gbc_bn_mode="eval", gauge="none")` so the GBC loss sees
    the deployed classifier. What happens to the raw samples and to the KKT reasoning (whose conditions
    are they)?
 5. *Open-ended.* What classifier training would bring the KKT residual of a BN/ReLU net on 500 images

@@ -62,8 +62,10 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from gbc_teach import data as gdata
-from gbc_teach import kkt, mnist, plots, recovery, training
+from gbc_teach.datasets import mnist as gdata
+from gbc_teach import kkt, training
+from gbc_teach.experiments import image_nets, mnist, mnist_config, recovery, reports
+from gbc_teach.viz import plots, recovery as recovery_plots
 from gbc_teach.homogeneity import every_tensor, solve_lambda
 from gbc_teach.losses import GBCObjective
 
@@ -76,7 +78,7 @@ print(f"torch {torch.__version__} on CPU, {torch.get_num_threads()} thread")
 code(r"""
 FAST = os.environ.get("GBC_FAST") == "1"
 SEED = 0
-CFG = mnist.MnistConfig.recovery(fast=FAST)
+CFG = mnist_config.MnistConfig.recovery(fast=FAST)
 NS = (1, 2) if FAST else (1, 2, 5, 10)  # training images a class on the map (§6)
 REL_STEPS = 300 if FAST else 3000  # the relative rule of notebooks 02/05, for comparison (§2)
 print(f"FAST={FAST}: {CFG.n_per_class} training image(s) a class, classifier width {CFG.width}, "
@@ -110,7 +112,7 @@ X = gdata.to_float_images(data.images[split["train"]])
 y = torch.from_numpy(data.labels[split["train"]]).long()
 print(f"split {data.split!r}: {len(y)} training images, labels {y.tolist()}")
 
-net = mnist.make_classifier(CFG)  # untrained: both residuals are large
+net = image_nets.make_classifier(CFG)  # untrained: both residuals are large
 a = kkt.kkt_residual_with(net, X, y, kkt.wd_multipliers(net, X, y, CFG.wd))
 b = training.wd_residual(net, X, y, CFG.wd)
 print(f"with the predicted multipliers: {a:.6f}   ‖∇L + wd·θ‖/‖wd·θ‖: {b:.6f}")
@@ -141,12 +143,12 @@ for name, act in (("weight decay, smooth", "softplus"), ("weight decay, ReLU", "
     torch.manual_seed(SEED)
     cfg = replace(CFG, act=act)
     t0 = time.perf_counter()
-    model, lam, hist = mnist.train_mnist_classifier(X, y, cfg)
+    model, lam, hist = image_nets.train_mnist_classifier(X, y, cfg)
     runs[name] = {"model": model, "cfg": cfg, "hist": hist, "seconds": time.perf_counter() - t0}
 
 torch.manual_seed(SEED)
 cfg_rel = replace(CFG, act="relu", first_bias=False, clf_rule="relative", lam_choice="uniform")
-model = mnist.make_classifier(cfg_rel)
+model = image_nets.make_classifier(cfg_rel)
 lam = solve_lambda(model, X[:64], "uniform")
 trace = {"step": [], "kkt": []}
 t0 = time.perf_counter()
@@ -208,7 +210,7 @@ them, weighted by $p_{ij}$. An NNLS fit restricted to the closest wrong class ca
 
 code(r"""
 model = smooth["model"]
-diag = recovery.wd_diagnostics(model, X, y, CFG.wd, chunk=CFG.kkt_chunk)
+diag = kkt.wd_diagnostics(model, X, y, CFG.wd, chunk=CFG.kkt_chunk)
 fit = kkt.kkt_fit(model, X, y, pairs=True, chunk=CFG.kkt_chunk)
 mu_pred = kkt.wd_multipliers(model, X, y, CFG.wd).view(len(y), -1).sum(1)
 for k in ("residual_wd", "kkt_residual_per_image", "kkt_residual_pairs", "mu_correlation"):
@@ -271,7 +273,7 @@ t0 = time.perf_counter()
 res = mnist.run_mnist(SEED, CFG)
 m = res["metrics"]
 print(f"done in {time.perf_counter() - t0:.0f} s")
-display(Markdown(mnist.markdown_table(m)))
+display(Markdown(reports.markdown_table(m)))
 """)
 
 code(r"""
@@ -289,11 +291,11 @@ fig.tight_layout()
 
 code(r"""
 x_g, y_g = res["samples"]["gbc"]
-mnist.nearest_figure(X, y, x_g, y_g, per_class=1, label="GBC");
+recovery_plots.nearest_figure(X, y, x_g, y_g, per_class=1, label="GBC");
 """)
 
 code(r"""
-display(Markdown(mnist.targets_markdown(m, mnist.recovery_target_rows(m))))
+display(Markdown(reports.targets_markdown(m, reports.recovery_target_rows(m))))
 g = m["gbc"]
 display(Markdown(
     f"GBC draws the training images: each of the {len(y)} has a generated sample at SSIM "
@@ -341,7 +343,7 @@ code(r"""
 t0 = time.perf_counter()
 rmap = recovery.recovery_map(NS, SEED, CFG, cache=os.path.join(os.environ.get("GBC_CACHE_DIR", "outputs/cache"), "recovery-map"))
 print(f"{time.perf_counter() - t0:.0f} s")
-recovery.plot_recovery_map(rmap);
+recovery_plots.plot_recovery_map(rmap);
 """)
 
 code(r"""
@@ -376,11 +378,11 @@ For comparison, the same judges on notebook 05's classifier: 500 images, batch n
 """)
 
 code(r"""
-cfg_paper = mnist.MnistConfig.fast() if FAST else mnist.MnistConfig()
+cfg_paper = mnist_config.MnistConfig.fast() if FAST else mnist_config.MnistConfig()
 t0 = time.perf_counter()
 m_paper = mnist.run_mnist(SEED, cfg_paper)["metrics"]
 print(f"done in {time.perf_counter() - t0:.0f} s; KKT residual {m_paper['classifier']['kkt_residual']:.3f}")
-display(Markdown(mnist.markdown_table(m_paper)))
+display(Markdown(reports.markdown_table(m_paper)))
 """)
 
 md(r"""

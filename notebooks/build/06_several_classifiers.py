@@ -28,8 +28,8 @@ the two GBC losses, so that it draws all ten digits although no single model kno
 **What you will learn**
 
 1. How the GBC objective composes over classifiers: $L = \sum_k L^{(k)}$, each $L^{(k)}$ evaluated on
-   the samples of its own digits with its own α and $q_{\min}$ (`mnist.MultiObjective`).
-2. How one generator serves several label spaces: global label = k·C + y (`mnist.MultiGenerator`).
+   the samples of its own digits with its own α and $q_{\min}$ (`mnist_multi.MultiObjective`).
+2. How one generator serves several label spaces: global label = k·C + y (`mnist_multi.MultiGenerator`).
 3. How to read the result: per-classifier test accuracy and KKT residual, evaluator accuracy overall
    and per classifier, the metric row against real digits — and the target, honestly.
 
@@ -54,7 +54,8 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from gbc_teach import mnist, plots
+from gbc_teach.experiments import image_nets, mnist_config, mnist_multi, reports
+from gbc_teach.viz import plots, recovery as recovery_plots
 
 plt.rcParams["figure.dpi"] = 80
 torch.set_num_threads(1)  # small dense layers: extra threads only add contention on a busy CPU
@@ -64,7 +65,7 @@ print(f"torch {torch.__version__} on CPU, {torch.get_num_threads()} thread")
 code(r"""
 FAST = os.environ.get("GBC_FAST") == "1"
 SEED = 0
-CFG = mnist.MnistConfig.fast() if FAST else mnist.MnistConfig()
+CFG = mnist_config.MnistConfig.fast() if FAST else mnist_config.MnistConfig()
 N_CLASSIFIERS = 2  # digits 0–4 and 5–9
 print(f"FAST={FAST}: {N_CLASSIFIERS} classifiers of width {CFG.width}, {CFG.clf_steps} steps each; "
       f"one generator, {CFG.gen_steps} steps")
@@ -73,7 +74,7 @@ print(f"FAST={FAST}: {N_CLASSIFIERS} classifiers of width {CFG.width}, {CFG.clf_
 md(r"""
 ## 1. The setup
 
-`mnist.run_mnist_multi` draws the same split as notebook 05 (same seed: the same 500 training images,
+`mnist_multi.run_mnist_multi` draws the same split as notebook 05 (same seed: the same 500 training images,
 pools and evaluator). For each k it keeps the training images of digits $5k \dots 5k+4$, relabels them
 0–4 and trains a 784-W-W-5 classifier exactly as in notebook 05, fits its KKT multipliers and builds its
 GBC objective (last-layer Λ, its own Π, α, $q_{\min}$, class weights). The generator's batch spreads
@@ -84,16 +85,16 @@ with local labels:
 code(r"""
 import inspect
 
-print(inspect.getsource(mnist.MultiObjective.forward))
+print(inspect.getsource(mnist_multi.MultiObjective.forward))
 """)
 
 code(r"""
 t0 = time.perf_counter()
-res = mnist.run_mnist_multi(SEED, CFG, n_classifiers=N_CLASSIFIERS)
+res = mnist_multi.run_mnist_multi(SEED, CFG, n_classifiers=N_CLASSIFIERS)
 m = res["metrics"]
 print(f"done in {time.perf_counter() - t0:.0f} s (generator {m['gbc']['train_seconds']:.0f} s)")
 if m["data"]["fallback"]:
-    display(Markdown(f"<span style='color:red'>**{mnist.FALLBACK_BANNER}**</span>"))
+    display(Markdown(f"<span style='color:red'>**{mnist_config.FALLBACK_BANNER}**</span>"))
 print(f"data: {m['data']['split']!r} split from {m['data']['source']}; sizes {m['data']['sizes']}")
 """)
 
@@ -144,7 +145,7 @@ fig.tight_layout()
 """)
 
 code(r"""
-mnist.nearest_figure(*res["train"], x, y, per_class=1, label="GBC");
+recovery_plots.nearest_figure(*res["train"], x, y, per_class=1, label="GBC");
 """)
 
 md(r"""
@@ -164,17 +165,17 @@ for k, a in enumerate(per):
     print(f"  classifier {k} (digits {k * C}–{k * C + C - 1}): {a:.3f}")
 # samples are spread evenly over the ten labels, so the overall accuracy is the mean of the halves
 assert abs(g["evaluator_accuracy"] - np.mean(per)) < 1e-6
-display(Markdown(mnist.markdown_table(m, rows=("gbc", "real"))))
+display(Markdown(reports.markdown_table(m, rows=("gbc", "real"))))
 """)
 
 md(r"""
 ## 5. Target against measurement
 
-The target for this experiment, computed from this run (`mnist.target_rows`):
+The target for this experiment, computed from this run (`reports.target_rows`):
 """)
 
 code(r"""
-display(Markdown(mnist.targets_markdown(m)))
+display(Markdown(reports.targets_markdown(m)))
 """)
 
 md(r"""
@@ -185,7 +186,7 @@ with your own run of notebook 05: splitting the labels between two smaller tasks
 classifier's margins and KKT residual, and so what each half of the generator can learn.
 
 **Why the target is missed.** Notebook 05 §7's diagnosis, classifier by classifier: the stationarity
-loss $L_{\rm stat}$ of each classifier (uniform weights, best α, `mnist.L_stat_of`) on its own
+loss $L_{\rm stat}$ of each classifier (uniform weights, best α, `image_nets.L_stat_of`) on its own
 training images, on fresh real digits of its classes (`pool_a`) and on the generator's samples of its
 classes — 250 images each, since batch norm sees batch statistics. Λ is rebuilt as in the experiment
 (last layer; `homogeneity.solve_lambda` does not touch the running statistics).
@@ -202,7 +203,7 @@ for k, model in enumerate(res["models"]):
     lam_k = homogeneity.solve_lambda(model, tx[(ty // C) == k][:64], cfg_run.lam_choice)
     for name, (xs, ys) in {"train": (tx, ty), "real": (rx, ry), "gbc": (x, y)}.items():
         keep = (ys // C) == k
-        L[k, name] = mnist.L_stat_of(model, lam_k, cfg_run, xs[keep], ys[keep] - k * C, C)
+        L[k, name] = image_nets.L_stat_of(model, lam_k, cfg_run, xs[keep], ys[keep] - k * C, C)
     lines.append(f"| {k} | {L[k, 'train']:.3f} | {L[k, 'real']:.3f} | {L[k, 'gbc']:.3f} |")
 display(Markdown("\n".join(lines)))
 for k, c in enumerate(m["classifiers"]):  # the same computation as stored in metrics.json
@@ -241,7 +242,7 @@ notebook 05 — the closer each classifier is to a KKT point, the more its half 
 
 1. Run with `n_classifiers=5` (two digits each). Predict first: do the KKT residuals of the smaller
    tasks go up or down? What happens to the evaluator accuracy?
-2. Train the two classifiers with `act="relu2"` (`CFG = mnist.MnistConfig(act="relu2")`). Does the
+2. Train the two classifiers with `act="relu2"` (`CFG = mnist_config.MnistConfig(act="relu2")`). Does the
    per-classifier accuracy of §4 follow the per-classifier KKT residual?
 3. Give the two classifiers *overlapping* digits (e.g. 0–6 and 3–9). What must change in
    `MultiGenerator` and `MultiObjective`, and which classifier's loss should a shared digit's samples see?

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .utils import (
+from ..utils import (
     atomic_torch_save,
     cache_dir,
     get_device,

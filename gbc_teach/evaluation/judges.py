@@ -24,8 +24,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from ..utils import atomic_torch_save, cache_dir, seed_everything, sweep_stale_tmp
 from .evaluator import evaluator_accuracy, load_cached, random_shift
-from .utils import atomic_torch_save, cache_dir, seed_everything, sweep_stale_tmp
 
 ARCH_VERSION = "second-evaluator-gap-v1"
 

@@ -13,12 +13,14 @@ import copy
 import math
 import time
 
+import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from .homogeneity import LambdaResult, scale_params
-from .kkt import kkt_fit
-from .training import train_classifier
+from ..homogeneity import LambdaResult, scale_params
+from ..kkt import kkt_fit
+from ..training import train_classifier
+from .plots import class_color, plot_landscape, plot_toy
 
 
 def track_training(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: int, rule: str,
@@ -108,10 +110,6 @@ def conserved_quantities(model: nn.Module, null_space: torch.Tensor) -> torch.Te
 def plot_kkt_state(model: nn.Module, X, y, mu, q, support, hist: dict | None = None,
                    index: int | None = None, box: float = 2.2, resolution: int = 120):
     """Three panels: landscape with points sized by μ | μ_i against q_i/q_min | KKT residual."""
-    import matplotlib.pyplot as plt
-
-    from .plots import class_color, plot_landscape, plot_toy
-
     q = torch.as_tensor(q).double()
     mu = torch.as_tensor(mu).double()
     q_min = float(q.min())
@@ -146,8 +144,6 @@ def plot_kkt_state(model: nn.Module, X, y, mu, q, support, hist: dict | None = N
 def plot_euler(model: nn.Module, res: LambdaResult, x: torch.Tensor, s: float,
                lam: torch.Tensor | None = None):
     """Two panels: f(x; e^{sΛ}θ) against e^s f(x; θ) | the per-tensor λ_k (Π in colour)."""
-    import matplotlib.pyplot as plt
-
     lam = res.lam if lam is None else lam
     lhs, rhs = euler_sides(model, lam, x, s)
     err = float((lhs - rhs).abs().max() / rhs.abs().max().clamp_min(1e-300))

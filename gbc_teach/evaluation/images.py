@@ -161,3 +161,29 @@ def diversity(imgs, labels) -> float:
     if not per_class:
         raise ValueError("diversity needs at least one class with two or more images")
     return float(np.mean(per_class))
+
+
+def nearest_same_class(train_x, train_y, idx, x, y) -> dict[int, tuple[int, float]]:
+    """For each training index in idx: (index into x, SSIM) of its most similar same-class image
+    of x; indices whose class x lacks are left out. One SSIM matrix per class."""
+    ty, yy, idx = np.asarray(train_y), np.asarray(y), np.asarray(idx)
+    out = {}
+    for c in np.unique(ty[idx]):
+        it, ic = idx[ty[idx] == c], np.flatnonzero(yy == c)
+        if len(ic):
+            S = ssim_matrix(train_x[it], x[ic])  # (len(it), n_c)
+            for row, i in zip(S, it):
+                out[int(i)] = (int(ic[int(row.argmax())]), float(row.max()))
+    return out
+
+
+def best_ssim(train_x, train_y, x, y) -> np.ndarray:
+    """Each training image's best SSIM with a same-class image of (x, y); −inf if none.
+
+    The per-image scores behind `recovery`: its share is the mean of
+    best_ssim(train, cand) > best_ssim(train, reference).
+    """
+    out = np.full(len(train_y), -np.inf)
+    for i, (_, score) in nearest_same_class(train_x, train_y, np.arange(len(train_y)), x, y).items():
+        out[i] = score
+    return out

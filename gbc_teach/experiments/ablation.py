@@ -9,7 +9,7 @@ because ⟨Λθ, ∇q⟩ = q (Euler) turns ⟨Λθ, Πθ⟩ = λ_max‖Πθ‖²
 with μ > 0 has q = q_min. `alpha_check` measures every piece of this on a trained classifier.
 
 The ablation trains the classifier once per seed (and per classifier setting) and every
-generator variant against it, with the seeding of `toy.run_toy2d`, so the default row is
+generator variant against it, with the seeding of `toy2d.run_toy2d`, so the default row is
 the GBC row of `gbc-teach toy2d`.
 """
 
@@ -22,8 +22,13 @@ from dataclasses import asdict, fields
 
 import torch
 
-from .kkt import constraints, flat_Pi_theta, margin_jacobian, nnls_gram
-from .toy import ToyConfig, train_gbc  # noqa: F401  (train_gbc: part of this API)
+from ..datasets.toy2d import make_toy2d
+from ..evaluation.points import precision, radius, sv_recall
+from ..kkt import constraints, flat_Pi_theta, kkt_fit, margin_jacobian, nnls_gram
+from ..losses import GBCObjective
+from ..margins import q as margin
+from ..utils import seed_everything
+from .toy2d import ToyConfig, train_gbc, train_toy_classifier
 
 # ---------------------------------------------------------------------------------------------
 # §5: α from the KKT conditions
@@ -65,8 +70,6 @@ def alpha_check(model, X: torch.Tensor, y: torch.Tensor, lam: torch.Tensor, Pi: 
     lam_max = float(lam[Pi].max())
     Ep_q = float(p @ cons)
     with torch.no_grad():
-        from .margins import q as margin
-
         q_min = float(margin(model(X), y).min())
     alpha_ls = tv / vv
     active = p > 0.01 * float(p.max())
@@ -121,8 +124,6 @@ def with_overrides(cfg: ToyConfig, overrides: dict) -> ToyConfig:
 
 def fixed_alpha_objective(model, lam, cfg: ToyConfig, alpha: float):
     """GBCObjective with α frozen at `alpha` and q_min tied to it: q_min = λ_max‖Πθ‖²/α."""
-    from .losses import GBCObjective
-
     obj = GBCObjective(model, lam.Pi, lam.lam_max, cfg.n_classes, qmin_mode="tied",
                        beta=cfg.beta, kappa=cfg.kappa, class_weights=cfg.class_weights,
                        alpha_mode="learned")
@@ -135,8 +136,6 @@ def fixed_alpha_objective(model, lam, cfg: ToyConfig, alpha: float):
 
 def evaluate(G, data, kkt, cfg: ToyConfig, seed: int) -> dict:
     """SV recall and precision of G's samples (docs/method.md §8), sampled as in run_toy2d."""
-    from .metrics import precision, radius, sv_recall
-
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         xs, ys = G.sample(cfg.n_eval_samples, generator=g)
@@ -147,10 +146,6 @@ def evaluate(G, data, kkt, cfg: ToyConfig, seed: int) -> dict:
 
 def ablation_seed(seed: int, base: ToyConfig, variants=VARIANTS, log=None) -> list[dict]:
     """Every variant on one seed; one classifier per distinct classifier setting."""
-    from .kkt import kkt_fit
-    from .toy import make_toy2d, train_toy_classifier
-    from .utils import seed_everything
-
     classifiers: dict[tuple, tuple] = {}
     rows = []
     for name, overrides in variants:

@@ -14,7 +14,7 @@ and C_l its channel count, plus a class term (cross-entropy, or the negative mar
 The statistics are divided by the running ones so that r_bn means the same in every layer and at
 any scale of θ (DeepInversion uses the raw norms). The classifier runs in eval mode, as deployed
 (normalization by the running statistics); it is a private copy, so the caller's model is left
-untouched. The naive baseline (margin only) is `gbc.NaiveObjective`.
+untouched. The naive baseline (margin only) is `baselines.naive.NaiveObjective`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .margins import q as margin
+from ..margins import q as margin
 
 
 def bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

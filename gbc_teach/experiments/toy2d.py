@@ -1,56 +1,31 @@
-"""The 2-D toy data set the course starts with (docs/method.md §7–8; notebook 01).
+"""The toy experiment (docs/method.md §7–8; notebook 01): `gbc-teach toy2d`.
 
-Three Gaussian blobs on a circle, a few points each, a fresh draw per seed: separable
-(every pair of opposite-class points at least `min_gap` apart) but not trivially far apart.
+Classifier → Λ, KKT → GBC generator and the naive baseline → metrics, on the 2-D toy data
+(`datasets.toy2d`).
 """
 
 from __future__ import annotations
 
-import math
+import json
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from ..baselines.naive import NaiveObjective
+from ..datasets.toy2d import Toy2D, make_toy2d
+from ..evaluation.points import precision, radius, sv_recall
+from ..gbc import train_generator
+from ..homogeneity import solve_lambda
+from ..kkt import kkt_fit
+from ..losses import GBCObjective
+from ..models import MLP, Generator, RBFLift
+from ..training import train_classifier
+from ..utils import atomic_savefig, atomic_write_json, seed_everything
+from ..viz.plots import plot_toy_panel
+from .base import Experiment
 
-@dataclass
-class Toy2D:
-    X: torch.Tensor  # (N, 2) float32 points
-    y: torch.Tensor  # (N,) int64 labels in [0, C)
-    n_classes: int
-    box: float  # points lie in [−box, box]²
-
-    @property
-    def diameter(self) -> float:
-        """Largest pairwise distance of the training set (docs/method.md §8 radius r = 0.1 × this)."""
-        return float(torch.cdist(self.X, self.X).max())
-
-
-def make_toy2d(seed: int = 0, n_classes: int = 3, n_per_class: int = 8, radius: float = 1.0,
-               spread: float = 0.45, min_gap: float = 0.15, box: float = 2.0) -> Toy2D:
-    """Draw the toy: class c's points ~ N(radius·(cos 2πc/C, sin 2πc/C), spread²·I)."""
-    if n_classes < 2 or n_per_class < 1:
-        raise ValueError(f"need n_classes ≥ 2 and n_per_class ≥ 1, got {n_classes}, {n_per_class}")
-    g = torch.Generator().manual_seed(seed)
-    angles = 2 * math.pi * torch.arange(n_classes) / n_classes
-    centers = radius * torch.stack([angles.cos(), angles.sin()], 1)  # (C, 2)
-    for _ in range(1000):  # rejection: redraw until the classes keep a minimum gap
-        y = torch.arange(n_classes).repeat_interleave(n_per_class)
-        X = centers[y] + spread * torch.randn(len(y), 2, generator=g)
-        X = X.clamp(-box, box)
-        d = torch.cdist(X, X)
-        other = y[:, None] != y[None, :]
-        if d[other].min() >= min_gap:
-            return Toy2D(X.float(), y, n_classes, box)
-    raise RuntimeError("could not draw a separable toy set; lower min_gap or spread")
-
-
-def with_const_feature(X: torch.Tensor, c: float = 1.0) -> torch.Tensor:
-    """Append a constant feature, so a bias-free (homogeneous) net still has an affine first layer."""
-    return torch.cat([X, torch.full_like(X[:, :1], c)], 1)
-
-
-# ---------------------------------------------------------------------------------------------
-# The toy experiment: classifier → Λ, KKT → GBC generator and the naive baseline → metrics.
 
 @dataclass
 class ToyConfig:
@@ -94,8 +69,6 @@ class ToyConfig:
 
 def toy_classifier(cfg: ToyConfig):
     """The toy classifier: RBFLift → [Linear → act] → Linear, bias-free, constant feature."""
-    from .models import MLP, RBFLift
-
     lift = RBFLift(cfg.rbf_side, cfg.rbf_width) if cfg.rbf_side else None
     return MLP(2, [cfg.width], cfg.n_classes, bias=False, const_feature=True,
                init_scale=cfg.init_scale, act=cfg.act, lift=lift)
@@ -103,9 +76,6 @@ def toy_classifier(cfg: ToyConfig):
 
 def train_toy_classifier(data: Toy2D, cfg: ToyConfig, progress: bool = False, callback=None):
     """Train the toy classifier into the max-margin regime; returns (model, Λ, history)."""
-    from .homogeneity import solve_lambda
-    from .training import train_classifier
-
     model = toy_classifier(cfg)
     lam = solve_lambda(model, data.X, "uniform")  # homogeneous: one λ for every tensor
     hist = train_classifier(model, data.X, data.y, steps=cfg.clf_steps, lr=cfg.clf_lr,
@@ -116,8 +86,6 @@ def train_toy_classifier(data: Toy2D, cfg: ToyConfig, progress: bool = False, ca
 
 
 def toy_generator(cfg: ToyConfig):
-    from .models import Generator
-
     return Generator(cfg.z_dim, cfg.n_classes, 2, hidden=cfg.hidden, box=cfg.box,
                      n_codes=cfg.n_codes)
 
@@ -128,10 +96,6 @@ def train_gbc(model, lam, cfg: ToyConfig, seed: int, objective=None, progress: b
     cfg.restarts runs, each seeded from `seed`; the one with the lowest final L_stat is kept.
     objective: a ready GBCObjective (e.g. `ablation.fixed_alpha_objective`), for a single run.
     """
-    from .gbc import train_generator
-    from .losses import GBCObjective
-    from .utils import seed_everything
-
     best = None
     for restart in range(1 if objective is not None else cfg.restarts):
         seed_everything(seed + 1000 + 7919 * restart)
@@ -163,13 +127,6 @@ def run_toy2d(seed: int = 0, cfg: ToyConfig | None = None, progress: bool = Fals
 
 
 def _run_toy2d(seed: int, cfg: ToyConfig, progress: bool) -> dict:
-    import time
-
-    from .gbc import NaiveObjective, train_generator
-    from .kkt import kkt_fit
-    from .metrics import precision, radius, sv_recall
-    from .utils import seed_everything
-
     t0 = time.perf_counter()
     seed_everything(seed)
     data = make_toy2d(seed, cfg.n_classes, cfg.n_per_class)
@@ -205,6 +162,34 @@ def _run_toy2d(seed: int, cfg: ToyConfig, progress: bool) -> dict:
                   "precision": precision(xn, yn, data.X, data.y, r)},
         "seconds": time.perf_counter() - t0,
     }
-    return {"metrics": metrics, "data": data, "model": model, "lam": lam, "kkt": kkt,
+    return {"metrics": metrics, "cfg": cfg, "data": data, "model": model, "lam": lam, "kkt": kkt,
             "G": G, "G_naive": G_naive, "samples": (xs, ys), "naive_samples": (xn, yn),
             "history": {"classifier": clf_hist, "gbc": gen_hist, "naive": naive_hist}}
+
+
+# ------------------------------------------------------------------------------ the run folder
+def write_run(res: dict, folder: Path) -> list[str]:
+    """figure.png (the toy panel: decision regions, support vectors, GBC and naive samples) and
+    metrics.json."""
+    m = res["metrics"]
+    fig = plot_toy_panel(res["model"], res["data"].X, res["data"].y, res["kkt"].support,
+                         res["samples"], res["naive_samples"], box=res["cfg"].box,
+                         metrics={k: {"recall": m[k]["sv_recall"], "precision": m[k]["precision"]}
+                                  for k in ("gbc", "naive")})
+    atomic_savefig(fig, folder / "figure.png")
+    atomic_write_json(m, folder / "metrics.json")
+    return ["figure.png", "metrics.json"]
+
+
+def report(res: dict) -> str:
+    return json.dumps({k: res["metrics"][k] for k in ("classifier", "gbc", "naive", "seconds")},
+                      indent=2)
+
+
+EXPERIMENT = Experiment(
+    name="toy2d", help="2-D toy: classifier, GBC generator, naive baseline",
+    config=lambda profile, fast: ToyConfig.fast() if fast else ToyConfig(),
+    data=lambda seed, cfg, data_dir=None: make_toy2d(seed, cfg.n_classes, cfg.n_per_class),
+    classifier=train_toy_classifier,
+    run=lambda seed, cfg, progress=False, data_dir=None: run_toy2d(seed, cfg, progress),
+    write=write_run, report=report)

@@ -20,6 +20,7 @@ import datetime
 import hashlib
 import json
 import os
+import platform
 import shutil
 import signal
 import sys
@@ -27,7 +28,11 @@ import threading
 import time
 from pathlib import Path
 
-from .utils import atomic_write_json
+import numpy
+import torch
+
+from .. import __version__
+from ..utils import atomic_write_json
 
 try:
     import fcntl
@@ -155,13 +160,6 @@ def folder_lock(folder: str | os.PathLike, what: str = "output folder"):
 # ---------------------------------------------------------------------------- the run folder
 def versions() -> dict:
     """Versions of what produced a run."""
-    import platform
-
-    import numpy
-    import torch
-
-    from . import __version__
-
     return {"gbc_teach": __version__, "python": platform.python_version(),
             "torch": torch.__version__, "numpy": numpy.__version__,
             "platform": platform.platform()}

@@ -17,8 +17,8 @@ import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Circle
 
-from . import metrics as _metrics
-from .margins import q as margin
+from ..evaluation import points as _metrics
+from ..margins import q as margin
 
 
 def class_color(c: int):

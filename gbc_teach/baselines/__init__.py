@@ -1,0 +1,1 @@
+"""Generators and reconstructions to compare GBC with: naive, BN statistics, free particles."""

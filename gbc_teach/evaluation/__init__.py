@@ -1,0 +1,1 @@
+"""Judging samples: points (toy), images (recovery, SSIM, Fréchet), evaluators."""

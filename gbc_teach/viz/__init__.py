@@ -1,0 +1,1 @@
+"""Figures, widgets and explorers of the notebooks."""
