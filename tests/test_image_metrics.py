@@ -1,5 +1,7 @@
 """All-pairs SSIM against a slow reference, recovery calibration, Fréchet against closed forms."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -131,3 +133,26 @@ def test_diversity():
     x[3] = 1.0  # class 1: distance 2 (four pixels differ by 1)
     assert diversity(x, [0, 0, 1, 1]) == pytest.approx(1.5)
     assert diversity(torch.zeros(3, 1, 4, 4), [0, 0, 0]) == 0.0
+
+
+def test_frechet_singular_covariances_exact_and_silent():
+    # fewer samples than features, and features no sample uses: both covariances are singular.
+    # A general matrix square root of S_a S_b warns there (LinAlgWarning) and loses accuracy;
+    # the symmetric form gives the exact answer without a warning.
+    sa, sb = np.array([1.0, 4.0, 0.0, 0.0]), np.array([0.0, 1.0, 9.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        d = gaussian_frechet(np.zeros(4), np.diag(sa), np.zeros(4), np.diag(sb))
+    assert d == pytest.approx(((np.sqrt(sa) - np.sqrt(sb)) ** 2).sum(), rel=1e-12)
+
+    # two 3-D point sets embedded in 30-D: the Fréchet distance does not change under the
+    # isometric embedding, so the 30-D answer (singular) must equal the 3-D one (full rank)
+    rng = np.random.default_rng(1)
+    Q = np.linalg.qr(rng.normal(size=(30, 3)))[0]  # orthonormal columns
+    a3, b3 = rng.normal(size=(10, 3)), 2.0 * rng.normal(size=(12, 3)) + 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d30 = frechet_distance(a3 @ Q.T, b3 @ Q.T)
+        d_same = frechet_distance(a3 @ Q.T, a3 @ Q.T)
+    assert d30 == pytest.approx(frechet_distance(a3, b3), rel=1e-9)
+    assert d_same == pytest.approx(0.0, abs=1e-9)
