@@ -27,7 +27,11 @@ def _as_images(x) -> torch.Tensor:
 
 
 def ssim_window(win: int = 7, window: str = "uniform", sigma: float = 1.5) -> torch.Tensor:
-    """Weights (win*win,) summing to 1: uniform (skimage's default) or Gaussian (Wang et al.)."""
+    """Weights (win*win,) summing to 1: uniform, or a Gaussian of std sigma cut to win x win.
+
+    Wang et al. (2004) use the Gaussian with win=11, sigma=1.5; skimage's default window is the
+    uniform 7 x 7 one (see ssim_matrix for how the two implementations compare).
+    """
     if window == "uniform":
         w = torch.ones(win, win)
     elif window == "gaussian":
@@ -54,7 +58,16 @@ def ssim_matrix(A, B, win: int = 7, window: str = "uniform",
     Mean over the valid window positions (no padding) of
       ((2 mu_a mu_b + C1)(2 sigma_ab + C2)) / ((mu_a^2 + mu_b^2 + C1)(sigma_a^2 + sigma_b^2 + C2)),
     with a win x win uniform window by default; A is processed in chunks so that each
-    (chunk, m, P) intermediate holds at most `max_elems` numbers.
+    (chunk, m, P) intermediate holds at most `max_elems` numbers. Images are in [0, 1] (data
+    range L = 1, so C1 = (0.01 L)^2 and C2 = (0.03 L)^2).
+
+    The variances and the covariance are the window-weighted population moments, normalized
+    by N = win^2 and not N - 1. With the default uniform 7 x 7 window this is
+    skimage.metrics.structural_similarity(a, b, win_size=7, data_range=1.0,
+    use_sample_covariance=False); with window='gaussian', win=11 it is the same call with
+    gaussian_weights=True, sigma=1.5 (tests/test_image_metrics.py checks both). skimage's
+    default is use_sample_covariance=True: every variance and the covariance are multiplied
+    by N / (N - 1) = 49/48, which moves SSIM on digits by about 1e-4.
     """
     A = _as_images(A)
     B = _as_images(B).to(A.device)

@@ -52,6 +52,33 @@ def test_ssim_matches_slow_reference(digits, window):
         assert S[i, j].item() == pytest.approx(ssim_slow(a[i], b[j], weights=weights), abs=1e-4)
 
 
+
+@pytest.mark.parametrize("window, win, sk_kw", [
+    ("uniform", 7, {"win_size": 7}),
+    ("gaussian", 11, {"gaussian_weights": True, "sigma": 1.5}),  # skimage: 11 taps at sigma 1.5
+])
+def test_ssim_matches_skimage(digits, window, win, sk_kw):
+    """The reference implementation, with the settings that match ours: data_range 1 and
+    population moments (use_sample_covariance=False). Tolerance 1e-5: ssim_matrix works in
+    float32 (measured differences up to 4e-6); skimage's default N - 1 normalization moves
+    these values by 1e-4 or more, so the test also tells the two normalizations apart."""
+    structural_similarity = pytest.importorskip("skimage.metrics").structural_similarity
+    x = digits[0][:6]
+    noise = 0.1 * torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    x = torch.cat([x, (x[:2] + noise).clamp(0, 1)])  # near-duplicates: SSIM from ~0 to ~0.9
+    S = ssim_matrix(x[:4], x[3:], win=win, window=window)
+    a, b = x[:4, 0].double().numpy(), x[3:, 0].double().numpy()
+    gaps = []
+    for i in range(4):
+        for j in range(5):
+            ref = structural_similarity(a[i], b[j], data_range=1.0, use_sample_covariance=False,
+                                        **sk_kw)
+            assert S[i, j].item() == pytest.approx(ref, abs=1e-5)
+            gaps.append(abs(structural_similarity(a[i], b[j], data_range=1.0, **sk_kw) - ref))
+    # skimage's default (N - 1) is not what we compute; an image against itself is 1 in both
+    assert min(gaps) == 0.0 and sorted(gaps)[1] > 1e-5
+
+
 def test_ssim_identity_symmetry_range(digits):
     x = digits[0][:40]
     S = ssim_matrix(x, x)
