@@ -107,12 +107,14 @@ def makefile_rules() -> dict[str, list[str]]:
 def test_makefile_installs_pinned_torch_first():
     rules = makefile_rules()
     runtime = rules["$(RUNTIME_STAMP)"]
-    torch_line = next(i for i, ln in enumerate(runtime) if "pip install" in ln and "torch==" in ln)
-    pkg_line = next(i for i, ln in enumerate(runtime) if ln.endswith("pip install -e ."))
+    torch_line = next(i for i, ln in enumerate(runtime) if ln.startswith("$(PIP)") and "torch==" in ln)
+    pkg_line = next(i for i, ln in enumerate(runtime) if ln == "$(PIP) -e .")
     assert torch_line < pkg_line
     assert "pyproject.toml" in runtime[0]  # redone when the dependencies change
     for target in ("venv", "demo", "test", "lab", "clean"):
         assert target in rules, target
+    pip = next(ln for ln in (ROOT / "Makefile").read_text().splitlines() if ln.startswith("PIP :="))
+    assert pip.split(":=")[1].split() == ["$(VENV)/bin/pip", "install", "--no-compile"]
 
 
 def test_makefile_layers():
@@ -122,7 +124,7 @@ def test_makefile_layers():
     assert rules["test"][0] == "$(DEV_STAMP)" and rules["lab"][0] == "$(LAB_STAMP)"
     for stamp, extra in (("$(DEV_STAMP)", "dev"), ("$(LAB_STAMP)", "lab")):
         assert rules[stamp][0] == "$(RUNTIME_STAMP)"
-        assert f"$(VENV)/bin/pip install -e '.[{extra}]'" in rules[stamp]
+        assert f"$(PIP) -e '.[{extra}]'" in rules[stamp]
         assert rules[stamp][-1] == "touch $@"
     stamps = {ln.split(":=")[0].strip(): ln.split(":=")[1].strip()
               for ln in (ROOT / "Makefile").read_text().splitlines() if "_STAMP :=" in ln}
