@@ -1,5 +1,8 @@
 """The `gbc-teach` command line: the experiments of the course, one subcommand each.
 
+Under torchrun (README, "Several GPUs") every process computes its share of each generator
+batch and rank 0 alone prints and writes the run folder.
+
 Exit status: 0 done; 1 the run failed (bad data, a busy or foreign output folder, ...); 2 a bad
 command line; 130 interrupted (Ctrl-C), 128 + N on signal N (143 for SIGTERM). Failures are
 one line on stderr; `--debug` or GBC_DEBUG=1 adds the traceback.
@@ -19,11 +22,13 @@ from pathlib import Path
 
 import matplotlib
 
+from . import parallel
 from .datasets.mnist import default_data_dir, find_mnist_dir, mnist_download
 from .experiments import mnist, mnist_multi, recovery, toy2d
 from .experiments.base import Experiment
 from .experiments.config import UsageError, add_run_arguments, apply_overrides
 from .experiments.runfolder import folder_lock, run_folder, signal_received, signals_as_exceptions
+from .utils import get_device
 
 EXPERIMENTS = (toy2d.EXPERIMENT, mnist.EXPERIMENT, mnist_multi.EXPERIMENT, recovery.EXPERIMENT)
 
@@ -37,6 +42,18 @@ def run_experiment(exp: Experiment, args) -> int:
     # given data is used or refused, up front
     data_dir = find_mnist_dir(args.data, "--data") if exp.reads_mnist else None
     options = {k: getattr(args, k) for k in exp.options}
+    if parallel.launched():  # under torchrun: one process group, NCCL on GPUs, gloo on the CPU
+        parallel.init_from_env(cuda=get_device(getattr(cfg, "device", "cpu")).type == "cuda")
+    try:
+        if not parallel.is_main():  # the other ranks: their share of the work, no files, no text
+            exp.run(args.seed, cfg, progress=False, data_dir=data_dir, **options)
+            return 0
+        return _run_and_write(exp, args, cfg, profile, data_dir, options)
+    finally:
+        parallel.shutdown()
+
+
+def _run_and_write(exp: Experiment, args, cfg, profile: str, data_dir, options: dict) -> int:
     with run_folder(args.out, args.command_line, {**asdict(cfg), **options}) as stage:
         res = exp.run(args.seed, cfg, progress=not args.quiet, data_dir=data_dir, **options)
         if "metrics" in res:
@@ -130,7 +147,7 @@ def main(argv=None) -> int:
               f"{type(e).__name__}: {e} (unexpected; --debug shows the traceback)", debug)
         return 1
     finally:
-        if getattr(args, "quiet", False) is False:
+        if getattr(args, "quiet", False) is False and parallel.is_main():
             print(f"[{time.perf_counter() - t0:.1f} s]", file=sys.stderr)
 
 

@@ -2,7 +2,9 @@
 
 One loop serves GBC and every baseline: an objective module maps a batch of samples and its
 labels to a dict of losses; the loop samples z, steps Adam on G (and on the objective's own
-scalars), guards against NaN, and keeps a history.
+scalars), guards against NaN, and keeps a history. Under torch.distributed the same loop splits
+every batch over the processes (`parallel`: each computes its rows, the batch means are
+all-reduced, the gradients averaged), and computes what one process computes with the whole batch.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import parallel
 from .models import surrogate_relu
 from .training import NonFiniteError
 
@@ -26,13 +29,18 @@ def balanced_labels(n: int, n_classes: int, device=None) -> torch.Tensor:
 def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch: int = 256,
                     lr: float = 1e-3, lr_scalars: float = 1e-2, surrogate_a: float | None = None,
                     log_every: int = 50, seed: int = 0, progress: bool = True,
-                    desc: str = "generator", lr_final: float = 1.0) -> dict:
+                    desc: str = "generator", lr_final: float = 1.0,
+                    distributed: bool | None = None) -> dict:
     """Adam on G and the objective's scalars; returns the history of every scalar loss term.
 
     surrogate_a: if set, the frozen classifier's ReLUs back-propagate sigmoid(a·x) (docs/method.md §7).
     On a NaN or inf loss, G and the scalars are restored to the last logged state and
     NonFiniteError is raised. lr_final < 1: cosine decay of every learning rate to lr·lr_final.
+    distributed: split each batch over the ranks of the torch.distributed process group (None:
+    whenever one with several ranks is initialized); every rank returns the same history, and
+    only rank 0 shows progress.
     """
+    dp = parallel.ranks(distributed)  # None: one process, the whole batch here
     gen = torch.Generator(device="cpu").manual_seed(seed)
     scalars = [p for p in objective.parameters(recurse=False) if p.requires_grad]
     groups = [{"params": [p for p in G.parameters() if p.requires_grad], "lr": lr}]
@@ -47,14 +55,19 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda t: lr_final + (1 - lr_final) * 0.5 * (1 + math.cos(math.pi * min(t, steps) / steps)))
     hist: dict[str, list] = {"step": []}
+    if dp is not None:
+        dp.start(G, objective)  # rank 0's G and scalars everywhere; the classifier checked
     good = (copy.deepcopy(G.state_dict()), copy.deepcopy(objective.state_dict()), 0)
     classifier = getattr(objective, "classifier", G)
-    bar = tqdm(range(steps + 1), desc=desc, disable=not progress, leave=False)
+    bar = tqdm(range(steps + 1), desc=desc, disable=not (progress and parallel.is_main()),
+               leave=False)
     with torch.no_grad():  # calibration batch for the relative surrogate slope
         x_cal = G.training_batch(batch, gen)[0]
-    with surrogate_relu(classifier, surrogate_a, calib_x=x_cal):
+    with surrogate_relu(classifier, surrogate_a, calib_x=x_cal), parallel.reducing(objective, dp):
         for step in bar:
-            x, y, w = G.training_batch(batch, gen)
+            # with several ranks, this rank's rows of the batch (all of z drawn, as in one process)
+            x, y, w = (G.training_batch(batch, gen) if dp is None else
+                       G.training_batch(batch, gen, share=dp.share()))
             out = objective(x, y, w)
             loss = out["loss"]
             if step % log_every == 0 or step == steps:
@@ -74,6 +87,8 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
                 break
             opt.zero_grad(set_to_none=True)
             loss.backward(inputs=params)
+            if dp is not None:  # the true gradient is the ranks' average (parallel.py)
+                dp.average_gradients(params)
             opt.step()
             sched.step()
             if hasattr(G, "project"):  # e.g. particles: back into the image domain

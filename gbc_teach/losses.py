@@ -19,6 +19,10 @@ stat_form='pairs' the expectation is of that softmax-weighted sum over wrong cla
     v = E_p[Σ_{j≠y} p_j(x) ∇_θ(f_y − f_j)(x)] = E_p[∇_θ log p_y(x)],
 
 Π keeps every tensor, and no q_min is needed (qmin_mode='none'): the weights come with x.
+
+Every expectation over p is a batch mean, and every batch mean passes through `reduce`: the
+identity in one process; with the batch split over several processes (`gbc_teach.parallel`),
+the mean over them of each one's batch mean, which is the mean over the whole batch.
 """
 
 from __future__ import annotations
@@ -56,17 +60,25 @@ def stationarity(t: list[torch.Tensor], v: list[torch.Tensor], alpha: torch.Tens
     return (t_sq - 2 * alpha * tv + alpha * alpha * vv) / t_sq, alpha
 
 
+def no_reduce(t):
+    """The batch is all in this process: its batch mean is already the mean over p."""
+    return t
+
+
 class GBCObjective(nn.Module):
     """L = L_stat + β·L_dual for one frozen classifier, with learnable α, q_min and class weights.
 
     qmin_mode: 'free' (q_min learned beside α), 'tied' (q_min = λ_max‖Πθ‖²/α), or 'none'
-    (stationarity only).
+    (stationarity only). reduce: maps this process's batch mean to the whole batch's (module
+    docstring); the identity unless the batch is split over processes.
     """
 
     def __init__(self, classifier: nn.Module, Pi: torch.Tensor, lam_max: float, n_classes: int,
                  qmin_mode: str = "free", beta: float = 1.0, kappa: float = 4.0,
-                 class_weights: bool = True, alpha_mode: str = "learned", stat_form: str = "q"):
+                 class_weights: bool = True, alpha_mode: str = "learned", stat_form: str = "q",
+                 reduce=no_reduce):
         super().__init__()
+        self.reduce = reduce
         if stat_form not in ("q", "pairs"):
             raise ValueError(f"stat_form must be 'q' or 'pairs', got {stat_form!r}")
         self.stat_form = stat_form
@@ -108,7 +120,8 @@ class GBCObjective(nn.Module):
         if self.qmin_mode == "tied":  # q_min = λ_max ‖Πθ‖² / α  (docs/method.md §5)
             return self.lam_max * self.t_sq / alpha
         if self.qmin_mode == "mean":  # homogeneous nets: q_min = E_w[q] at stationarity
-            return ((ws * qs).sum() / ws.sum()).detach()
+            # E_w[q] = Σ_i w_i q_i / Σ_i w_i over the whole batch (a ratio: reduce's 1/W cancels)
+            return (self.reduce((ws * qs).sum()) / self.reduce(ws.sum())).detach()
         return self.log_qmin.exp()
 
     def v_of(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None):
@@ -122,7 +135,8 @@ class GBCObjective(nn.Module):
         w = self.sample_weights(y, w)
         # ∇ log p_y = Σ_{j≠y} p_j ∇(f_y − f_j): every wrong class, softmax-weighted
         s = qs if self.stat_form == "q" else -F.cross_entropy(logits, y, reduction="none")
-        v = torch.autograd.grad((w * s).mean(), self.theta, create_graph=True)
+        # v = E_p[w ∇_θ s] = ∇_θ of the batch mean of w·s, over the whole batch (reduce)
+        v = self.reduce(torch.autograd.grad((w * s).mean(), self.theta, create_graph=True))
         return v, qs
 
     @torch.no_grad()
@@ -151,8 +165,9 @@ class GBCObjective(nn.Module):
         # L_dual = E_p[u(q / q_min − 1)]: every sample of p on the margin, weighted like v
         ws = self.sample_weights(y, w)
         q_min = self.q_min(alpha, qs, ws)
-        L_dual = (ws * u_loss(qs / q_min - 1, self.kappa)).mean() if self.qmin_mode != "none" \
-            else torch.zeros((), device=x.device)  # stationarity only: 'pairs' needs no q_min
+        L_dual = (self.reduce((ws * u_loss(qs / q_min - 1, self.kappa)).mean())
+                  if self.qmin_mode != "none"  # stationarity only: 'pairs' needs no q_min
+                  else torch.zeros((), device=x.device))
         # L = L_stat + β L_dual
         loss = L_stat + self.beta * L_dual
         return {"loss": loss, "L_stat": L_stat, "L_dual": L_dual, "alpha": alpha,

@@ -190,6 +190,14 @@ def kaiming_init(model: nn.Module, scale: float = 1.0) -> nn.Module:
     return model
 
 
+def batch_rows(n: int, share: tuple[int, int]) -> slice:
+    """Rows r·n/W … (r+1)·n/W − 1 of a batch of n: rank r's share of W (n a multiple of W)."""
+    r, W = share
+    if n % W:
+        raise ValueError(f"a batch of {n} does not split evenly over {W} ranks")
+    return slice(r * (n // W), (r + 1) * (n // W))
+
+
 class Generator(nn.Module):
     """Conditional generator G(z, c, y[, k]) with outputs in a bounded domain (docs/method.md §6–7).
 
@@ -249,14 +257,18 @@ class Generator(nn.Module):
         return self.n_codes * torch.softmax(self.code_logits, 1)[y.long(), c.long()]
 
     def training_batch(self, n: int, generator: torch.Generator | None = None,
-                       k: torch.Tensor | None = None):
-        """(x, y, w) for a training step: y and c evenly spread, w = K·π(c | y) (differentiable)."""
+                       k: torch.Tensor | None = None, share: tuple[int, int] = (0, 1)):
+        """(x, y, w) for a training step: y and c evenly spread, w = K·π(c | y) (differentiable).
+
+        share=(r, W): only rows `batch_rows(n, share)` of the batch, the same z included (all n
+        are drawn), so W ranks together compute exactly the batch of one process."""
         dev = self.code_logits.device
-        y = torch.arange(n, device=dev) % self.n_classes
-        c = (torch.arange(n, device=dev) // self.n_classes) % self.n_codes
-        z = torch.randn(n, self.z_dim, generator=generator).to(dev)
+        rows = batch_rows(n, share)
+        y = (torch.arange(n, device=dev) % self.n_classes)[rows]
+        c = ((torch.arange(n, device=dev) // self.n_classes) % self.n_codes)[rows]
+        z = torch.randn(n, self.z_dim, generator=generator)[rows].to(dev)
         w = self.code_weights(y, c) if self.n_codes > 1 else None
-        return self(z, y, c, k), y, w
+        return self(z, y, c, None if k is None else k[rows]), y, w
 
     def sample(self, n: int, y: torch.Tensor | None = None, k: torch.Tensor | None = None,
                generator: torch.Generator | None = None):

@@ -24,12 +24,16 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def get_device(device: str | None = None) -> torch.device:
-    """'cuda' if asked and available, else 'cpu'; a clear error when cuda is asked but missing."""
+    """'cuda' if asked and available, else 'cpu'; a clear error when cuda is asked but missing.
+
+    Under torchrun (LOCAL_RANK set) a bare 'cuda' is this process's own GPU, cuda:LOCAL_RANK."""
     if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"--device {device} was asked for but torch sees no CUDA GPU "
                            f"(torch {torch.__version__}); see README 'GPU install'.")
+    if str(device) == "cuda" and "LOCAL_RANK" in os.environ:
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
     return torch.device(device)
 
 

@@ -1,8 +1,8 @@
 """The package's architecture, read off its import graph (README, "Layout").
 
 Imports run one way — cli → experiments → {baselines, evaluation, datasets, viz} → lesson
-modules → utils — with no cycle, no function-local import of the package's own modules, and
-every module under ~350 lines.
+modules → {utils, parallel} — with no cycle, no function-local import of the package's own
+modules, and every module under ~350 lines.
 """
 
 import ast
@@ -12,8 +12,10 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "gbc_teach"
 LESSONS = {"margins", "homogeneity", "kkt", "losses", "training", "gbc", "models"}
-LAYER = {"utils": 0, **{m: 1 for m in LESSONS}, "datasets": 2, "baselines": 2, "evaluation": 2,
-         "viz": 2, "experiments": 3, "cli": 4, "__init__": 0}
+# plumbing under the lessons: seeds and files (utils); process groups and all-reduces (parallel)
+BASE = {"utils", "parallel"}
+LAYER = {**{m: 0 for m in BASE}, **{m: 1 for m in LESSONS}, "datasets": 2, "baselines": 2,
+         "evaluation": 2, "viz": 2, "experiments": 3, "cli": 4, "__init__": 0}
 # imported inside functions on purpose: optional or heavy, and only where they are needed
 LAZY_OK = {"matplotlib", "ipywidgets", "IPython", "PIL", "sklearn", "io"}
 MAX_LINES = 350
@@ -91,7 +93,7 @@ def test_imports_run_one_way(path):
             continue
         assert LAYER[group(target)] <= LAYER[group(mod)], f"{mod} imports {target}: upward"
         if group(mod) in LESSONS:
-            assert group(target) in LESSONS | {"utils"}, f"lesson module {mod} imports {target}"
+            assert group(target) in LESSONS | BASE, f"lesson module {mod} imports {target}"
 
 
 def test_no_import_cycle():

@@ -1,10 +1,12 @@
 """Command-line settings, errors and caches: refused clearly, one line, the right exit status.
 
 --set values parsed by type and range, --seed range, one-line errors without tracebacks
-(--debug shows them), a corrupt evaluator cache as a cache miss, umask-respecting file modes.
+(--debug shows them), a corrupt evaluator cache as a cache miss, umask-respecting file modes;
+under torchrun, one run folder, written by rank 0.
 """
 
 import argparse
+import dataclasses
 import os
 import pickle
 import re
@@ -14,9 +16,11 @@ import numpy as np
 import pytest
 import torch
 
+from gbc_teach import cli
 from gbc_teach.cli import main
 from gbc_teach.evaluation import evaluator
 from gbc_teach.experiments import config, toy2d
+from gbc_teach.experiments.base import Experiment
 from gbc_teach.experiments.mnist_config import MnistConfig
 from gbc_teach.utils import atomic_write_bytes, load_checkpoint
 
@@ -183,3 +187,32 @@ def test_data_download_refuses_a_busy_or_wrong_dest(tmp_path, capsys):
     dest.write_text("a file")
     assert main(["data", "download", "mnist", "--dest", str(dest)]) == 1
     assert "exists and is not a folder" in one_line_error(capsys.readouterr().err, "data")
+
+
+# ---------------------------------------------------------------------------- torchrun
+def test_only_rank_0_writes_the_run_folder(tmp_path, monkeypatch, capsys):
+    # the command line under a launcher: every rank runs the experiment, rank 0 alone writes
+    @dataclasses.dataclass
+    class Cfg:
+        n: int = 1
+
+    runs = []
+
+    def run(seed, cfg, **kw):
+        runs.append(kw)
+        return {"metrics": {}}
+
+    def write(res, folder):
+        (folder / "metrics.json").write_text("{}")
+        return ["metrics.json"]
+
+    exp = Experiment(name="stub", help="", config=lambda profile, fast: Cfg(), data=None,
+                     classifier=None, run=run, write=write, report=lambda res: "report")
+    for rank in (1, 0):
+        monkeypatch.setenv("RANK", str(rank))  # WORLD_SIZE unset: no process group is formed
+        args = argparse.Namespace(fast=True, set=None, seed=0, quiet=False,
+                                  out=str(tmp_path / "run"), command_line=["gbc-teach", "stub"])
+        assert cli.run_experiment(exp, args) == 0
+        assert (tmp_path / "run" / "run.json").exists() == (rank == 0)
+        assert ("report" in capsys.readouterr().out) == (rank == 0)
+    assert [kw["progress"] for kw in runs] == [False, True]  # rank 1 shows no progress bars

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..losses import no_reduce
 from ..margins import q as margin
 
 
 class NaiveObjective(nn.Module):
     """The naive baseline: make every sample as confidently its class as possible (max q)."""
 
-    def __init__(self, classifier: nn.Module, n_classes: int):
+    def __init__(self, classifier: nn.Module, n_classes: int, reduce=no_reduce):
         super().__init__()
-        self.classifier, self.n_classes = classifier, n_classes
+        self.classifier, self.n_classes, self.reduce = classifier, n_classes, reduce
 
     def forward(self, x, y, w=None):
         qs = margin(self.classifier(x), y)
-        return {"loss": -qs.mean(), "q": qs}
+        # L = −E[q], the batch mean over the whole batch (reduce: see losses.GBCObjective)
+        return {"loss": -self.reduce(qs.mean()), "q": qs}

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..models import batch_rows
+
 
 class Particles(nn.Module):
     """m labelled images, trained directly; `training_batch` returns all of them (full batch).
@@ -32,9 +34,12 @@ class Particles(nn.Module):
         self.x = nn.Parameter(init * torch.rand(m, *shape, generator=g))
         self.register_buffer("y", torch.arange(m) % n_classes)
 
-    def training_batch(self, n: int | None = None, generator=None):
-        """(x, y, w): every particle, equal weights (w = None); n and generator are ignored."""
-        return self.x, self.y, None
+    def training_batch(self, n: int | None = None, generator=None, share: tuple[int, int] = (0, 1)):
+        """(x, y, w): every particle, equal weights (w = None); n and generator are ignored.
+
+        share=(r, W): rank r's rows of the m particles (models.batch_rows)."""
+        rows = batch_rows(len(self.x), share)
+        return self.x[rows], self.y[rows], None
 
     @torch.no_grad()
     def project(self) -> None:

@@ -26,6 +26,7 @@ from dataclasses import asdict, replace
 import numpy as np
 import torch
 
+from .. import parallel
 from ..baselines.bnstat import BNStatObjective
 from ..baselines.naive import NaiveObjective
 from ..baselines.particles import Particles
@@ -152,6 +153,7 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
 
     seed_everything(seed)
     model, lam, clf_hist = train_mnist_classifier(X, y, cfg, progress=progress)
+    parallel.replicate(model)  # under torchrun: rank 0's classifier on every rank
     t_clf = time.perf_counter()
     kkt = kkt_fit(frozen_copy(model, "train"), X, y, lam.Pi.to(dev), pairs=cfg.kkt_pairs,
                   chunk=cfg.kkt_chunk)

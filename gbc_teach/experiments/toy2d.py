@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from .. import parallel
 from ..baselines.naive import NaiveObjective
 from ..datasets.toy2d import Toy2D, make_toy2d
 from ..evaluation.points import precision, radius, sv_recall
@@ -149,6 +150,7 @@ def _run_toy2d(seed: int, cfg: ToyConfig, progress: bool) -> dict:
     seed_everything(seed)
     data = make_toy2d(seed, cfg.n_classes, cfg.n_per_class)
     model, lam, clf_hist = train_toy_classifier(data, cfg, progress)
+    parallel.replicate(model)  # under torchrun: rank 0's classifier on every rank
     with torch.no_grad():
         train_acc = float((model(data.X).argmax(1) == data.y).float().mean())
     kkt = kkt_fit(model, data.X, data.y, lam.Pi)
