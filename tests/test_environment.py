@@ -1,4 +1,5 @@
-"""The build files agree with pyproject.toml: environment.yml lists every dependency."""
+"""The build files agree with pyproject.toml: environment.yml lists every dependency; the
+Makefile installs pinned torch first, then the runtime, then each target's extra."""
 
 import os
 import re
@@ -21,10 +22,17 @@ def requirement_name(req: str) -> str:
     return normalize(NAME.match(req).group(1))
 
 
-def pyproject_requirements() -> set[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = list(project["dependencies"]) + list(project["optional-dependencies"]["dev"])
-    return {requirement_name(r) for r in reqs}
+def pyproject_project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def pyproject_requirements() -> dict[str, str]:
+    """{normalized name: requirement} of the runtime dependencies and of every extra."""
+    project = pyproject_project()
+    reqs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        reqs += extra
+    return {requirement_name(r): r.replace(" ", "") for r in reqs}
 
 
 def environment_pip_requirements() -> dict[str, str]:
@@ -53,8 +61,25 @@ def test_normalize():
 
 def test_environment_lists_every_dependency():
     env = environment_pip_requirements()
-    missing = pyproject_requirements() - set(env)
+    pyproject = pyproject_requirements()
+    missing = set(pyproject) - set(env)
     assert not missing, f"environment.yml lacks {sorted(missing)} from pyproject.toml"
+    # the same version bounds (torch is pinned in environment.yml, a range in pyproject.toml)
+    differ = {n: (pyproject[n], env[n].replace(" ", "")) for n in pyproject
+              if n != "torch" and pyproject[n] != env[n].replace(" ", "")}
+    assert not differ, f"environment.yml and pyproject.toml disagree: {differ}"
+
+
+def test_extras_for_each_make_target():
+    """The demo installs the runtime only; JupyterLab and the test tools come with their targets."""
+    project = pyproject_project()
+    runtime = {requirement_name(r) for r in project["dependencies"]}
+    extras = {k: {requirement_name(r) for r in v} for k, v in project["optional-dependencies"].items()}
+    assert {"torch", "numpy", "scipy", "matplotlib", "pillow"} <= runtime
+    assert not runtime & {"jupyterlab", "ipywidgets", "ipykernel", "pytest", "ruff", "scikit-image"}
+    assert {"jupyterlab", "ipykernel", "ipywidgets"} <= extras["lab"]
+    assert {"pytest", "nbval", "ipykernel", "ruff", "scikit-image"} <= extras["dev"]
+    assert "jupyterlab" not in extras["dev"]  # nbval needs a kernel, not JupyterLab
 
 
 def test_environment_pins_torch_and_python():
@@ -65,13 +90,51 @@ def test_environment_pins_torch_and_python():
     assert re.search(r"^\s*- -e \.\s*$", text, re.M)  # the package itself
 
 
+def makefile_rules() -> dict[str, list[str]]:
+    """{target: recipe lines} of the Makefile, with $(VAR) of the stamps left as written."""
+    rules, current = {}, None
+    for ln in (ROOT / "Makefile").read_text().splitlines():
+        if ln.startswith("\t") and current is not None:
+            rules[current].append(ln.strip())
+        elif re.match(r"^[^\s#=]+:(?!=)", ln):
+            current = ln.split(":")[0]
+            rules[current] = [ln.split(":", 1)[1].strip()]  # first entry: the prerequisites
+        else:
+            current = None
+    return rules
+
+
 def test_makefile_installs_pinned_torch_first():
-    lines = (ROOT / "Makefile").read_text().splitlines()
-    torch_line = next(i for i, ln in enumerate(lines) if "pip install" in ln and "torch==" in ln)
-    dev_line = next(i for i, ln in enumerate(lines) if "pip install -e '.[dev]'" in ln)
-    assert torch_line < dev_line
-    for target in ("venv:", "demo:", "test:", "lab:", "clean:"):
-        assert any(ln.startswith(target) for ln in lines), target
+    rules = makefile_rules()
+    runtime = rules["$(RUNTIME_STAMP)"]
+    torch_line = next(i for i, ln in enumerate(runtime) if ln.startswith("$(PIP)") and "torch==" in ln)
+    pkg_line = next(i for i, ln in enumerate(runtime) if ln == "$(PIP) -e .")
+    assert torch_line < pkg_line
+    assert "pyproject.toml" in runtime[0]  # redone when the dependencies change
+    for target in ("venv", "demo", "test", "lab", "clean"):
+        assert target in rules, target
+    pip = next(ln for ln in (ROOT / "Makefile").read_text().splitlines() if ln.startswith("PIP :="))
+    assert pip.split(":=")[1].split() == ["$(VENV)/bin/pip", "install", "--no-compile"]
+
+
+def test_makefile_layers():
+    """demo needs only the runtime; test and lab add their extra on top, each with its stamp."""
+    rules = makefile_rules()
+    assert rules["demo"][0] == "$(RUNTIME_STAMP)"
+    assert rules["test"][0] == "$(DEV_STAMP)" and rules["lab"][0] == "$(LAB_STAMP)"
+    for stamp, extra in (("$(DEV_STAMP)", "dev"), ("$(LAB_STAMP)", "lab")):
+        assert rules[stamp][0] == "$(RUNTIME_STAMP)"
+        assert f"$(PIP) -e '.[{extra}]'" in rules[stamp]
+        assert rules[stamp][-1] == "touch $@"
+    stamps = {ln.split(":=")[0].strip(): ln.split(":=")[1].strip()
+              for ln in (ROOT / "Makefile").read_text().splitlines() if "_STAMP :=" in ln}
+    assert len(set(stamps.values())) == 3, stamps  # three different files
+
+
+def test_makefile_lab_as_root_and_lab_args():
+    lab = " ".join(makefile_rules()["lab"])
+    assert "--allow-root" in lab and "id -u" in lab
+    assert "$(LAB_ARGS)" in lab
 
 
 def test_ci_script_is_executable():

@@ -1,5 +1,7 @@
 """All-pairs SSIM against a slow reference, recovery calibration, Fréchet against closed forms."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -48,6 +50,33 @@ def test_ssim_matches_slow_reference(digits, window):
     a, b = x[:4, 0].double().numpy(), x[3:, 0].double().numpy()
     for i, j in [(0, 0), (0, 4), (1, 2), (3, 0), (2, 3), (1, 3)]:
         assert S[i, j].item() == pytest.approx(ssim_slow(a[i], b[j], weights=weights), abs=1e-4)
+
+
+
+@pytest.mark.parametrize("window, win, sk_kw", [
+    ("uniform", 7, {"win_size": 7}),
+    ("gaussian", 11, {"gaussian_weights": True, "sigma": 1.5}),  # skimage: 11 taps at sigma 1.5
+])
+def test_ssim_matches_skimage(digits, window, win, sk_kw):
+    """The reference implementation, with the settings that match ours: data_range 1 and
+    population moments (use_sample_covariance=False). Tolerance 1e-5: ssim_matrix works in
+    float32 (measured differences up to 4e-6); skimage's default N - 1 normalization moves
+    these values by 1e-4 or more, so the test also tells the two normalizations apart."""
+    structural_similarity = pytest.importorskip("skimage.metrics").structural_similarity
+    x = digits[0][:6]
+    noise = 0.1 * torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    x = torch.cat([x, (x[:2] + noise).clamp(0, 1)])  # near-duplicates: SSIM from ~0 to ~0.9
+    S = ssim_matrix(x[:4], x[3:], win=win, window=window)
+    a, b = x[:4, 0].double().numpy(), x[3:, 0].double().numpy()
+    gaps = []
+    for i in range(4):
+        for j in range(5):
+            ref = structural_similarity(a[i], b[j], data_range=1.0, use_sample_covariance=False,
+                                        **sk_kw)
+            assert S[i, j].item() == pytest.approx(ref, abs=1e-5)
+            gaps.append(abs(structural_similarity(a[i], b[j], data_range=1.0, **sk_kw) - ref))
+    # skimage's default (N - 1) is not what we compute; an image against itself is 1 in both
+    assert min(gaps) == 0.0 and sorted(gaps)[1] > 1e-5
 
 
 def test_ssim_identity_symmetry_range(digits):
@@ -131,3 +160,26 @@ def test_diversity():
     x[3] = 1.0  # class 1: distance 2 (four pixels differ by 1)
     assert diversity(x, [0, 0, 1, 1]) == pytest.approx(1.5)
     assert diversity(torch.zeros(3, 1, 4, 4), [0, 0, 0]) == 0.0
+
+
+def test_frechet_singular_covariances_exact_and_silent():
+    # fewer samples than features, and features no sample uses: both covariances are singular.
+    # A general matrix square root of S_a S_b warns there (LinAlgWarning) and loses accuracy;
+    # the symmetric form gives the exact answer without a warning.
+    sa, sb = np.array([1.0, 4.0, 0.0, 0.0]), np.array([0.0, 1.0, 9.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        d = gaussian_frechet(np.zeros(4), np.diag(sa), np.zeros(4), np.diag(sb))
+    assert d == pytest.approx(((np.sqrt(sa) - np.sqrt(sb)) ** 2).sum(), rel=1e-12)
+
+    # two 3-D point sets embedded in 30-D: the Fréchet distance does not change under the
+    # isometric embedding, so the 30-D answer (singular) must equal the 3-D one (full rank)
+    rng = np.random.default_rng(1)
+    Q = np.linalg.qr(rng.normal(size=(30, 3)))[0]  # orthonormal columns
+    a3, b3 = rng.normal(size=(10, 3)), 2.0 * rng.normal(size=(12, 3)) + 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d30 = frechet_distance(a3 @ Q.T, b3 @ Q.T)
+        d_same = frechet_distance(a3 @ Q.T, a3 @ Q.T)
+    assert d30 == pytest.approx(frechet_distance(a3, b3), rel=1e-9)
+    assert d_same == pytest.approx(0.0, abs=1e-9)

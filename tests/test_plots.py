@@ -88,9 +88,17 @@ def test_plot_samples(toy):
     ax = fig.axes[0]
     assert len(ax.collections) == 6 and len(ax.patches) == 0  # samples + points, per class
     assert ax.collections[0].get_alpha() < 1
+    # samples above the training points: a sample sitting on a point stays visible
+    assert min(c.get_zorder() for c in ax.collections[:3]) > max(c.get_zorder() for c in ax.collections[3:])
     fig = plots.plot_samples(S, ls, toy.X, toy.y, r=0.1)
     assert len(fig.axes[0].patches) == len(toy.X)  # one circle per training point
     assert fig.axes[0].patches[0].get_radius() == 0.1
+    support = torch.zeros(len(toy.X), dtype=torch.bool)
+    support[[1, 5]] = True
+    fig = plots.plot_samples(S, ls, toy.X, toy.y, support=support, style=plots.PILED_SAMPLE_STYLE)
+    ax = fig.axes[0]
+    assert len(ax.collections) == 7 and len(ax.collections[-1].get_offsets()) == 2  # SV rings
+    assert ax.collections[0].get_edgecolor()[0][:3].tolist() == [0, 0, 0]  # black-edged crosses
 
 
 def test_plot_toy_panel(model, toy):
@@ -106,6 +114,17 @@ def test_plot_toy_panel(model, toy):
     assert "recall 0.00" in titles[2] and "precision 0.00" in titles[2]
     assert all(len(ax.patches) == 12 for ax in fig.axes[1:])
     assert fig.axes[0].get_xlim()[1] >= 5.0  # the box holds every sample
+    # the legend names every mark; r and the classes are the figure's own
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    r = plots._metrics.radius(toy.X)
+    for want in ("training point, class 0", "training point, class 2", "support vector",
+                 "GBC sample", "naive sample", f"radius r = {r:.2f}", "decision boundary",
+                 "q = q_min"):
+        assert any(want in t for t in labels), (want, labels)
+    # the naive samples pile up on one spot a class (here at (5, 5)): each pile is labelled
+    piles = sorted(t.get_text() for t in fig.axes[2].texts)
+    assert piles == [f"all 2 of class {c}" for c in range(3)]
+    assert not fig.axes[1].texts  # the GBC samples of a class are spread over its SVs
     fig = plots.plot_toy_panel(model, toy.X, toy.y, support, gbc, naive,
                                metrics={"gbc": {"recall": 0.5}, "naive": {"precision": 0.25}})
     assert "recall 0.50" in fig.axes[1].get_title()

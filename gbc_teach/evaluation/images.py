@@ -8,10 +8,7 @@ recovery calibrated by fresh data).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import scipy.linalg
 import torch
 import torch.nn.functional as F
 
@@ -31,7 +28,11 @@ def _as_images(x) -> torch.Tensor:
 
 
 def ssim_window(win: int = 7, window: str = "uniform", sigma: float = 1.5) -> torch.Tensor:
-    """Weights (win*win,) summing to 1: uniform (skimage's default) or Gaussian (Wang et al.)."""
+    """Weights (win*win,) summing to 1: uniform, or a Gaussian of std sigma cut to win x win.
+
+    Wang et al. (2004) use the Gaussian with win=11, sigma=1.5; skimage's default window is the
+    uniform 7 x 7 one (see ssim_matrix for how the two implementations compare).
+    """
     if window == "uniform":
         w = torch.ones(win, win)
     elif window == "gaussian":
@@ -58,7 +59,16 @@ def ssim_matrix(A, B, win: int = 7, window: str = "uniform",
     Mean over the valid window positions (no padding) of
       ((2 mu_a mu_b + C1)(2 sigma_ab + C2)) / ((mu_a^2 + mu_b^2 + C1)(sigma_a^2 + sigma_b^2 + C2)),
     with a win x win uniform window by default; A is processed in chunks so that each
-    (chunk, m, P) intermediate holds at most `max_elems` numbers.
+    (chunk, m, P) intermediate holds at most `max_elems` numbers. Images are in [0, 1] (data
+    range L = 1, so C1 = (0.01 L)^2 and C2 = (0.03 L)^2).
+
+    The variances and the covariance are the window-weighted population moments, normalized
+    by N = win^2 and not N - 1. With the default uniform 7 x 7 window this is
+    skimage.metrics.structural_similarity(a, b, win_size=7, data_range=1.0,
+    use_sample_covariance=False); with window='gaussian', win=11 it is the same call with
+    gaussian_weights=True, sigma=1.5 (tests/test_image_metrics.py checks both). skimage's
+    default is use_sample_covariance=True: every variance and the covariance are multiplied
+    by N / (N - 1) = 49/48, which moves SSIM on digits by about 1e-4.
     """
     A = _as_images(A)
     B = _as_images(B).to(A.device)
@@ -128,23 +138,34 @@ def recovery(train_imgs, train_labels, cand_imgs, cand_labels, ref_imgs, ref_lab
             "ref_mean": float(ref_best.mean()), "n": int(len(T)), "metric": metric}
 
 
+def _nonnegative(ev: np.ndarray) -> np.ndarray:
+    """Eigenvalues of a positive semi-definite matrix with round-off removed: those below
+    len(ev) · eps · max(ev) (numpy's matrix_rank tolerance) are exactly 0. Their square roots
+    would otherwise add about sqrt(eps) ≈ 1e-8 each."""
+    tol = len(ev) * np.finfo(np.float64).eps * float(ev.max(initial=0.0))
+    return np.where(ev > tol, ev, 0.0)
+
+
 def gaussian_frechet(mu_a, sigma_a, mu_b, sigma_b) -> float:
-    """d^2 = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2})."""
+    """d^2 = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2}).
+
+    The trace of the matrix square root is computed in its symmetric form,
+    Tr (S_a S_b)^{1/2} = Tr (S_a^{1/2} S_b S_a^{1/2})^{1/2} = sum_i sqrt(eig_i): S_a S_b and
+    S_a^{1/2} S_b S_a^{1/2} have the same eigenvalues, and the second matrix is symmetric and
+    positive semi-definite, so two symmetric eigendecompositions give them to round-off. This
+    stays well defined when a covariance is singular, which is the usual case here: a set of
+    fewer images than features (10 generated digits against 128 evaluator features), features
+    that are zero for every image, or a set with little diversity. A general matrix square root
+    (scipy.linalg.sqrtm) of such a singular product is inaccurate and warns (LinAlgWarning).
+    """
     mu_a, mu_b = np.atleast_1d(mu_a).astype(np.float64), np.atleast_1d(mu_b).astype(np.float64)
     S_a, S_b = np.atleast_2d(sigma_a).astype(np.float64), np.atleast_2d(sigma_b).astype(np.float64)
-    covmean = scipy.linalg.sqrtm(S_a @ S_b)
-    if not np.isfinite(covmean).all():
-        # singular product (fewer samples than features): nudge both covariances off zero
-        eps = 1e-6 * np.eye(len(S_a))
-        covmean = scipy.linalg.sqrtm((S_a + eps) @ (S_b + eps))
-    if np.iscomplexobj(covmean):
-        # round-off makes tiny imaginary parts; large ones mean a real problem, so say so
-        if np.abs(covmean.imag).max() > 1e-3 * max(1.0, np.abs(covmean.real).max()):
-            warnings.warn(f"Fréchet distance: sqrtm has imaginary part "
-                          f"{np.abs(covmean.imag).max():.3g}; keeping the real part")
-        covmean = covmean.real
+    ev_a, U = np.linalg.eigh((S_a + S_a.T) / 2)
+    root_a = (U * np.sqrt(_nonnegative(ev_a))) @ U.T  # S_a^{1/2}
+    M = root_a @ S_b @ root_a
+    trace_covmean = float(np.sqrt(_nonnegative(np.linalg.eigvalsh((M + M.T) / 2))).sum())
     diff = mu_a - mu_b
-    return float(diff @ diff + np.trace(S_a) + np.trace(S_b) - 2 * np.trace(covmean))
+    return float(diff @ diff + np.trace(S_a) + np.trace(S_b) - 2 * trace_covmean)
 
 
 def frechet_distance(feats_a, feats_b) -> float:

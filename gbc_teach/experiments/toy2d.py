@@ -7,6 +7,7 @@ Classifier → Λ, KKT → GBC generator and the naive baseline → metrics, on 
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from ..homogeneity import solve_lambda
 from ..kkt import kkt_fit
 from ..losses import GBCObjective
 from ..models import MLP, Generator, RBFLift
-from ..training import train_classifier
+from ..training import normalized_margin, train_classifier
 from ..utils import atomic_savefig, atomic_write_json, seed_everything
 from ..viz.plots import plot_toy_panel
 from .base import Experiment
@@ -113,6 +114,23 @@ def train_gbc(model, lam, cfg: ToyConfig, seed: int, objective=None, progress: b
     return best
 
 
+# What the scale-dependent numbers of metrics.json mean; written into the file itself.
+METRIC_NOTES = {
+    "classifier.q_min": "smallest training margin f_y - max_{j != y} f_j of the trained net, raw. "
+                        "Its size is arbitrary: the net is homogeneous, f(x; e^{s Lambda} theta) = "
+                        "e^s f(x; theta), so margins grow as ||Pi theta||^{1/lambda_max}, and "
+                        "training lets ||theta|| grow, rescaling theta (same decisions) whenever "
+                        "q_min passes 1e8. Compare it only with margins of the same net.",
+    "classifier.theta_norm": "||Pi theta||: the norm of the tensors with lambda_k = lambda_max",
+    "classifier.normalized_margin": "gamma = q_min / ||Pi theta||^{1/lambda_max}: the margin with "
+                                    "the scale taken out (unchanged by theta -> e^{s Lambda} "
+                                    "theta); max-margin training increases it",
+    "gbc.q_min_estimate": "the generator's estimate of classifier.q_min (it is never told it), "
+                          "in the same raw units",
+    "gbc.q_min_ratio": "q_min_estimate / classifier.q_min (1 = the true margin)",
+}
+
+
 def run_toy2d(seed: int = 0, cfg: ToyConfig | None = None, progress: bool = False) -> dict:
     """The whole toy experiment for one seed; returns metrics and everything needed to plot."""
     cfg = cfg or ToyConfig()
@@ -148,19 +166,26 @@ def _run_toy2d(seed: int, cfg: ToyConfig, progress: bool) -> dict:
         xs, ys = G.sample(cfg.n_eval_samples, generator=g)
         xn, yn = G_naive.sample(cfg.n_eval_samples, generator=g)
     r = radius(data.X)
+    theta_norm = math.sqrt(sum(float(p.detach().pow(2).sum())
+                               for p, m in zip(model.parameters(), lam.Pi) if m))  # ||Pi theta||
     metrics = {
         "seed": seed,
         "data": {"n_classes": cfg.n_classes, "n_per_class": cfg.n_per_class,
                  "diameter": data.diameter, "r": r},
         "classifier": {"train_accuracy": train_acc, "kkt_residual": kkt.residual,
                        "n_support_vectors": kkt.n_support, "q_min": kkt.q_min,
+                       "theta_norm": theta_norm,
+                       "normalized_margin": normalized_margin(torch.tensor([kkt.q_min]), model,
+                                                              lam.lam_max, lam.Pi),
                        "lambda": lam.lam.tolist()},
         "gbc": {"sv_recall": sv_recall(xs, ys, data.X, data.y, kkt.support, r),
                 "precision": precision(xs, ys, data.X, data.y, r),
-                "L_stat": gen_hist["L_stat"][-1], "q_min_estimate": gen_hist["q_min"][-1]},
+                "L_stat": gen_hist["L_stat"][-1], "q_min_estimate": gen_hist["q_min"][-1],
+                "q_min_ratio": gen_hist["q_min"][-1] / kkt.q_min},
         "naive": {"sv_recall": sv_recall(xn, yn, data.X, data.y, kkt.support, r),
                   "precision": precision(xn, yn, data.X, data.y, r)},
         "seconds": time.perf_counter() - t0,
+        "notes": METRIC_NOTES,
     }
     return {"metrics": metrics, "cfg": cfg, "data": data, "model": model, "lam": lam, "kkt": kkt,
             "G": G, "G_naive": G_naive, "samples": (xs, ys), "naive_samples": (xn, yn),

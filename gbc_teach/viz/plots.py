@@ -15,7 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.colors import ListedColormap
-from matplotlib.patches import Circle
+from matplotlib.lines import Line2D
+from matplotlib.patches import Circle, Patch
 
 from ..evaluation import points as _metrics
 from ..margins import q as margin
@@ -108,24 +109,79 @@ def plot_landscape(model, box: float, ax=None, resolution: int = 200, q_min: flo
     return fig
 
 
-def plot_samples(samples, labels, X, y, ax=None, r: float | None = None):
-    """Generated samples as small translucent dots over the training points; circles of radius r."""
+# how generated samples are drawn: small translucent dots (GBC), or, for a set that piles up
+# on a few spots (the naive baseline), a larger black-edged cross that shows on a training point
+SAMPLE_STYLE = {"marker": "o", "s": 12, "alpha": 0.5, "linewidths": 0}
+PILED_SAMPLE_STYLE = {"marker": "X", "s": 60, "alpha": 0.9, "edgecolors": "black",
+                      "linewidths": 0.7}
+
+
+def plot_samples(samples, labels, X, y, ax=None, r: float | None = None, support=None,
+                 style: dict | None = None):
+    """Generated samples over the training points, in their class colour; circles of radius r.
+
+    Samples are drawn above the training points (a sample sitting on a point stays visible);
+    style: scatter keywords for the samples (default SAMPLE_STYLE). support: ring the support
+    vectors in black, as plot_toy does.
+    """
     fig, ax = _axes(ax)
     S, ls, X, y = _np(samples), _np(labels).astype(int), _np(X), _np(y).astype(int)
+    style = SAMPLE_STYLE if style is None else style
     for c in np.unique(ls):
         m = ls == c
-        ax.scatter(S[m, 0], S[m, 1], s=12, color=class_color(c), alpha=0.5, linewidths=0,
-                   zorder=2)
+        ax.scatter(S[m, 0], S[m, 1], color=class_color(c), zorder=5, **style)
     for c in np.unique(y):
         m = y == c
         ax.scatter(X[m, 0], X[m, 1], s=40, color=class_color(c), edgecolors="black",
                    linewidths=0.8, zorder=3)
+    if support is not None:
+        sv = _np(support).astype(bool)
+        ax.scatter(X[sv, 0], X[sv, 1], s=100, facecolors="none", edgecolors="black",
+                   linewidths=1.2, zorder=4)
     if r is not None:
         for (a, b), c in zip(X, y):
             ax.add_patch(Circle((a, b), r, fill=False, edgecolor=class_color(c), linewidth=0.8,
                                 zorder=3))
     ax.set_aspect("equal")
     return fig
+
+
+def _annotate_piles(ax, samples, labels, r: float) -> None:
+    """Write how many samples sit on one spot, for every class whose samples all lie within r/4
+    of their mean (collapsed generators: one marker would otherwise stand for hundreds)."""
+    S, ls = _np(samples), _np(labels).astype(int)
+    for c in np.unique(ls):
+        pts = S[ls == c]
+        centre = pts.mean(0)
+        if len(pts) > 1 and np.linalg.norm(pts - centre, axis=1).max() <= r / 4:
+            ax.annotate(f"all {len(pts)} of class {c}", centre, xytext=(8, -14),
+                        textcoords="offset points", fontsize=8, zorder=6,
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.6", "alpha": 0.85})
+
+
+def toy_legend_handles(classes, r: float) -> list:
+    """Legend entries of plot_toy_panel: what every mark of the three panels means."""
+    none = {"linestyle": "none"}
+    handles = [Line2D([], [], marker="o", markersize=7, color=class_color(c), markeredgecolor="black",
+                      markeredgewidth=0.8, label=f"training point, class {c}", **none)
+               for c in classes]
+    grey = "0.45"
+    handles += [
+        Line2D([], [], marker="o", markersize=10, markerfacecolor="none", markeredgecolor="black",
+               markeredgewidth=1.2, label="support vector (KKT multiplier μ > 1% of max μ)", **none),
+        Line2D([], [], marker="o", markersize=4, color=grey, alpha=0.6,
+               label="GBC sample (colour: the class it is drawn for)", **none),
+        Line2D([], [], marker="X", markersize=8, color=grey, markeredgecolor="black",
+               markeredgewidth=0.7, label="naive sample (colour: the class it is drawn for)", **none),
+        Line2D([], [], marker="o", markersize=16, markerfacecolor="none", markeredgecolor=grey,
+               label=f"circle of radius r = {r:.2f} (0.1 × data diameter) around each training point",
+               **none),
+        Line2D([], [], color="black", linewidth=1.2, label="decision boundary"),
+        Line2D([], [], color=grey, linewidth=0.9, linestyle="--",
+               label="margin q = q_min of the class (the support vectors lie on it)"),
+        Patch(facecolor=grey, alpha=0.25, label="region a class is predicted (its colour)"),
+    ]
+    return handles
 
 
 def _scores(samples, labels, X, y, support, r):
@@ -139,6 +195,9 @@ def plot_toy_panel(model, X, y, support, gbc_samples, naive_samples, metrics=Non
 
     gbc_samples, naive_samples: (samples, labels) pairs. metrics: {"gbc": {"recall": ...,
     "precision": ...}, "naive": {...}}; computed with r = 0.1 × diameter when missing.
+    Below the panels, a legend names every mark and a note defines recall and precision; a
+    class whose samples all sit on one spot (the naive baseline's usual collapse) is labelled
+    with their number.
     """
     X_t = torch.as_tensor(_np(X))
     y_t = torch.as_tensor(_np(y))
@@ -156,20 +215,28 @@ def plot_toy_panel(model, X, y, support, gbc_samples, naive_samples, metrics=Non
     with torch.no_grad():
         logits = copy.deepcopy(model)(X_t.to(p.dtype if p is not None else torch.float32))
         q_min = float(margin(logits, y_t).min())
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.8), sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 6.2), sharex=True, sharey=True)
     plot_landscape(model, box, ax=axes[0], q_min=q_min)
     plot_toy(X, y, ax=axes[0], support=support)
     axes[0].set_title(f"data, classifier, {int(sup.sum())} support vectors")
     for ax, name, (s, ls) in zip(axes[1:], ("GBC", "naive"), (gbc_samples, naive_samples)):
         plot_landscape(model, box, ax=ax, resolution=100, q_min=q_min)
-        plot_samples(s, ls, X, y, ax=ax, r=r)
+        plot_samples(s, ls, X, y, ax=ax, r=r, support=sup,
+                     style=SAMPLE_STYLE if name == "GBC" else PILED_SAMPLE_STYLE)
+        _annotate_piles(ax, s, ls, r)
         m = metrics.get(name.lower(), {})
         scores = ", ".join(f"{k} {v:.2f}" for k, v in m.items())
         ax.set_title(f"{name} samples" + (f": {scores}" if scores else ""))
     for ax in axes:
         ax.set_xlim(-box, box)
         ax.set_ylim(-box, box)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.22, 1, 1))
+    top = min(ax.get_position().y0 for ax in axes) - 0.05  # below the tick labels
+    fig.legend(handles=toy_legend_handles(np.unique(_np(y)), r), loc="upper left",
+               bbox_to_anchor=(0.01, top), ncol=2, fontsize=9, frameon=False)
+    fig.text(0.99, top - 0.01, "recall: share of support vectors with a sample\nof their class within r\n\n"
+             "precision: share of samples within r\nof a training point of their class",
+             ha="right", va="top", multialignment="left", fontsize=9)
     return fig
 
 
