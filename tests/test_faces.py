@@ -4,7 +4,6 @@ fixture in the official layout; the metrics contract of the run folder."""
 import json
 
 import numpy as np
-import pytest
 
 from gbc_teach.cli import main
 from gbc_teach.datasets.faces import ATTRIBUTES
