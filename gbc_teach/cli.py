@@ -24,13 +24,14 @@ import matplotlib
 
 from . import parallel
 from .datasets.mnist import default_data_dir, find_mnist_dir, mnist_download
-from .experiments import mnist, mnist_multi, recovery, toy2d
+from .experiments import faces, mnist, mnist_multi, recovery, toy2d
 from .experiments.base import Experiment
 from .experiments.config import UsageError, add_run_arguments, apply_overrides
 from .experiments.runfolder import folder_lock, run_folder, signal_received, signals_as_exceptions
 from .utils import get_device
 
-EXPERIMENTS = (toy2d.EXPERIMENT, mnist.EXPERIMENT, mnist_multi.EXPERIMENT, recovery.EXPERIMENT)
+EXPERIMENTS = (toy2d.EXPERIMENT, mnist.EXPERIMENT, mnist_multi.EXPERIMENT, recovery.EXPERIMENT,
+               faces.EXPERIMENT)
 
 
 def run_experiment(exp: Experiment, args) -> int:
@@ -79,8 +80,8 @@ def _add_experiment(sub, exp: Experiment, parents: list) -> None:
     p.add_argument("--fast", action="store_true", help="the CI profile: same pipeline, tiny sizes")
     if len(exp.profiles) > 1:
         p.add_argument("--profile", choices=exp.profiles, default=exp.profiles[0],
-                       help="recovery (default): a weight-decay classifier on 10 images, GBC "
-                       "and particles recover them; paper: the paper's 500-image batch-norm "
+                       help="mnist: recovery (default), a weight-decay classifier on 10 images, "
+                       "GBC and particles recover them; paper: the paper's 500-image batch-norm "
                        "classifier; paper-scale: the paper's scale, for a GPU")
     if "paper-scale" in exp.profiles:
         p.add_argument("--paper", action="store_true", help="short for --profile paper-scale "
@@ -92,7 +93,7 @@ def _add_experiment(sub, exp: Experiment, parents: list) -> None:
                        "refused (default: $GBC_DATA_DIR, ./data; with none configured, the "
                        "flagged sklearn fallback)")
     for name, opt in exp.options.items():
-        p.add_argument(f"--{name}", default=opt.default, help=opt.help)
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=opt.default, help=opt.help)
     p.set_defaults(fn=lambda a, exp=exp: run_experiment(exp, a))
 
 

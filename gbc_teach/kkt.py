@@ -14,6 +14,7 @@ from scipy.optimize import nnls
 from torch import nn
 
 from .margins import q as margin
+from .margins import q_attrs
 from .training import wd_residual
 
 
@@ -32,8 +33,11 @@ class KKTResult:
 
 def constraints(logits: torch.Tensor, y: torch.Tensor, pairs: bool = True):
     """The max-margin constraint values and the point index of each: f_y − f_j for every point i
-    and wrong class j (pairs=True, multi-class), else q_i (one per point)."""
+    and wrong class j (pairs=True, multi-class), else q_i (one per point). Attribute labels
+    y (N, A): q_ia = s_ia f_a(x_i) for every point i and attribute a (pairs=True)."""
     N, C = logits.shape
+    if pairs and y.dim() == 2:  # row-major over (i, a): one constraint per (image, attribute)
+        return q_attrs(logits, y).flatten(), torch.arange(N, device=y.device).repeat_interleave(C)
     if pairs and C > 1:
         # row-major over (i, j): point i's C − 1 constraints are consecutive; no host syncs
         cls = torch.arange(C, device=y.device).expand(N, C)
@@ -148,9 +152,12 @@ def wd_multipliers(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: float
 
     with p_ij the softmax probability of class j at x_i; rows in the order of `constraints`
     (point-major). Known, not fitted: compare them with kkt_fit's NNLS multipliers.
+    Attribute labels y (N, A), trained with BCE: μ_ia = σ(−q_ia)/(n·wd), q_ia = s_ia f_a(x_i).
     """
     with torch.no_grad():
         logits = model(X)
+    if y.dim() == 2:
+        return (torch.sigmoid(-q_attrs(logits.double(), y)).flatten() / (len(y) * wd)).cpu()
     p = torch.softmax(logits.double(), 1)
     wrong = torch.arange(logits.shape[1], device=y.device)[None, :] != y[:, None]
     return (p[wrong] / (len(y) * wd)).cpu()

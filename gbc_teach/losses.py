@@ -20,6 +20,12 @@ stat_form='pairs' the expectation is of that softmax-weighted sum over wrong cla
 
 Π keeps every tensor, and no q_min is needed (qmin_mode='none'): the weights come with x.
 
+Multi-label (labels a ∈ {0, 1}^A, one logit per attribute; docs/method.md §11): each (image,
+attribute) pair is a constraint q_a = s_a f_a ≥ 1, s_a = 2a_a − 1, and BCE with weight decay gives
+wd·θ = (1/n) Σ_i Σ_a σ(−q_ia) ∇_θ q_ia, so stat_form='pairs' matches
+
+    v = E_p[Σ_a σ(−q_a) ∇_θ q_a] = E_p[∇_θ log p(s | x)],   log p(s | x) = Σ_a log σ(q_a).
+
 Every expectation over p is a batch mean, and every batch mean passes through `reduce`: the
 identity in one process; with the batch split over several processes (`gbc_teach.parallel`),
 the mean over them of each one's batch mean, which is the mean over the whole batch.
@@ -34,6 +40,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .margins import q as margin
+from .margins import q_attrs
 
 
 def u_loss(t: torch.Tensor, kappa: float = 4.0) -> torch.Tensor:
@@ -108,8 +115,10 @@ class GBCObjective(nn.Module):
         return self.n_classes * torch.softmax(self.class_logits, 0)
 
     def sample_weights(self, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
-        """Sample i's weight in p: class_weight[y_i]·w_i (w: the generator's code weights, or 1)."""
-        return self.class_weights()[y] * (1 if w is None else w)
+        """Sample i's weight in p: class_weight[y_i]·w_i (w: the generator's code weights, or 1);
+        attribute labels (N, A) have no class weights."""
+        c = self.class_weights()[y] if y.dim() == 1 else torch.ones(len(y), device=y.device)
+        return c * (1 if w is None else w)
 
     def alpha(self) -> torch.Tensor | None:
         """The learned α, or None for the closed form α = ⟨Πθ, v⟩/‖v‖² (alpha_mode='closed')."""
@@ -133,8 +142,10 @@ class GBCObjective(nn.Module):
         logits = self.classifier(x)
         qs = margin(logits, y, check=False)  # labels come from the generator loop
         w = self.sample_weights(y, w)
-        # ∇ log p_y = Σ_{j≠y} p_j ∇(f_y − f_j): every wrong class, softmax-weighted
-        s = qs if self.stat_form == "q" else -F.cross_entropy(logits, y, reduction="none")
+        if y.dim() == 2:  # attributes: ∇ log p(s|x) = Σ_a σ(−q_a) ∇q_a, log p(s|x) = Σ_a log σ(q_a)
+            s = qs if self.stat_form == "q" else F.logsigmoid(q_attrs(logits, y, False)).sum(1)
+        else:  # ∇ log p_y = Σ_{j≠y} p_j ∇(f_y − f_j): every wrong class, softmax-weighted
+            s = qs if self.stat_form == "q" else -F.cross_entropy(logits, y, reduction="none")
         # v = E_p[w ∇_θ s] = ∇_θ of the batch mean of w·s, over the whole batch (reduce)
         v = self.reduce(torch.autograd.grad((w * s).mean(), self.theta, create_graph=True))
         return v, qs

@@ -1,6 +1,8 @@
 """Margins q(x, y; θ) of a classifier's outputs (docs/method.md §2; notebook 01).
 
 Multi-class: q = f_y − max_{j≠y} f_j.  Binary with one logit: q = y·f, y ∈ {−1, +1}.
+Multi-label (one logit per attribute, labels a ∈ {0, 1}^A): one margin per attribute,
+q_a = s_a·f_a with s_a = 2a_a − 1 (docs/method.md §11); a sample's margin is its smallest, min_a q_a.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ def q(logits: torch.Tensor, y: torch.Tensor, check: bool = True) -> torch.Tensor
     """
     if logits.dim() == 1:
         logits = logits[:, None]
+    if y.dim() == 2:  # multi-label: the smallest attribute margin
+        return q_attrs(logits, y, check).min(1).values
     if logits.dim() != 2:
         raise ValueError(f"logits must be (N, C), got shape {tuple(logits.shape)}")
     if y.shape != logits.shape[:1]:
@@ -33,6 +37,20 @@ def q(logits: torch.Tensor, y: torch.Tensor, check: bool = True) -> torch.Tensor
     # max over j ≠ y: mask the true class with −inf
     others = logits.masked_fill(torch.nn.functional.one_hot(y, C).bool(), float("-inf"))
     return f_y - others.max(dim=1).values
+
+
+def q_attrs(logits: torch.Tensor, a: torch.Tensor, check: bool = True) -> torch.Tensor:
+    """Per-attribute margins (N, A) of a multi-label head: q_ia = s_ia·f_a(x_i), s = 2a − 1.
+
+    Each (image, attribute) pair is one constraint s_ia·f_a(x_i) ≥ 1 of the max-margin problem.
+    """
+    if logits.shape != a.shape:
+        raise ValueError(f"attribute labels {tuple(a.shape)} do not match logits {tuple(logits.shape)}")
+    if check and not bool(((a == 0) | (a == 1)).all()):
+        raise ValueError("attribute labels must be 0 or 1")
+    # s = ±1: the side of the decision boundary each attribute should be on
+    s = 2 * a.to(logits.dtype) - 1
+    return s * logits
 
 
 def q_of(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

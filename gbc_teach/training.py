@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .margins import q as margin
+from .margins import q_attrs
 
 
 class NonFiniteError(RuntimeError):
@@ -27,11 +28,12 @@ def check_labelled(X: torch.Tensor, y: torch.Tensor, n_classes: int | None = Non
     """Clear errors for wrong shapes, NaN inputs and empty classes."""
     if X.dim() < 2:
         raise ValueError(f"X must be (N, ...) with a batch dimension, got shape {tuple(X.shape)}")
-    if y.dim() != 1 or len(y) != len(X):
-        raise ValueError(f"y must be (N,) with N = {len(X)}, got shape {tuple(y.shape)}")
+    if y.dim() not in (1, 2) or len(y) != len(X):
+        raise ValueError(f"y must be (N,) labels or (N, A) attributes with N = {len(X)}, "
+                         f"got shape {tuple(y.shape)}")
     if not torch.isfinite(X).all():
         raise ValueError("X contains NaN or inf")
-    if n_classes is not None:
+    if n_classes is not None and y.dim() == 1:
         counts = torch.bincount(y.long(), minlength=n_classes)
         if len(counts) > n_classes:
             raise ValueError(f"labels go up to {int(y.max())} but the model has {n_classes} classes")
@@ -142,17 +144,33 @@ def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: 
 
 
 # ------------------------------------------------------------------------- weight decay
+def data_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(1/n) Σ_i ℓ_i: cross-entropy for class labels y (N,); for attribute labels (N, A) the binary
+    cross-entropy summed over attributes, ℓ_i = Σ_a softplus(−q_ia) with q_ia = s_ia f_a(x_i)."""
+    if y.dim() == 2:
+        return F.softplus(-q_attrs(logits, y, check=False)).sum(1).mean()
+    return F.cross_entropy(logits, y)
+
+
+def label_accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Share of correct labels: argmax for classes; for attributes, per (image, attribute)."""
+    if y.dim() == 2:
+        return ((logits > 0) == (y > 0.5)).float().mean()
+    return (logits.argmax(1) == y).float().mean()
+
+
 def wd_objective(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: float) -> torch.Tensor:
-    """(1/n) Σ_i CE(f(x_i), y_i) + (wd/2)‖θ‖²."""
+    """(1/n) Σ_i ℓ(f(x_i), y_i) + (wd/2)‖θ‖², ℓ = CE (classes) or BCE (attributes): data_loss."""
     sq = sum(p.pow(2).sum() for p in model.parameters())
-    return F.cross_entropy(model(X), y) + 0.5 * wd * sq
+    return data_loss(model(X), y) + 0.5 * wd * sq
 
 
 def wd_residual(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: float) -> float:
     """‖∇L + wd·θ‖ / ‖wd·θ‖: zero exactly at a stationary point of the weight-decay objective.
 
     There wd·θ = −∇L = (1/n) Σ_i Σ_{j≠y_i} p_ij ∇_θ(f_{y_i} − f_j)(x_i): the KKT form with
-    known multipliers μ_ij = p_ij/(n·wd) (kkt.wd_multipliers)."""
+    known multipliers μ_ij = p_ij/(n·wd) (kkt.wd_multipliers); for attributes (BCE),
+    wd·θ = (1/n) Σ_i Σ_a σ(−q_ia) ∇_θ q_ia, μ_ia = σ(−q_ia)/(n·wd)."""
     return _wd_state(model, X, y, wd)[2]
 
 
@@ -160,12 +178,12 @@ def _wd_state(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: float):
     """(objective, training accuracy, residual) from one forward and one backward."""
     params = list(model.parameters())
     logits = model(X)
-    ce = F.cross_entropy(logits, y)
+    ce = data_loss(logits, y)
     g = torch.autograd.grad(ce, params)
     sq = sum(p.detach().pow(2).sum() for p in params)
     num = sum((gi + wd * p.detach()).pow(2).sum() for gi, p in zip(g, params))
     den = sum((wd * p.detach()).pow(2).sum() for p in params)
-    acc = (logits.detach().argmax(1) == y).float().mean()
+    acc = label_accuracy(logits.detach(), y)
     return float(ce.detach() + 0.5 * wd * sq), float(acc), float((num / den).sqrt())
 
 

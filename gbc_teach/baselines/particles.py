@@ -25,14 +25,15 @@ class Particles(nn.Module):
     """
 
     def __init__(self, n_classes: int, m: int, shape: tuple[int, ...] = (1, 28, 28),
-                 init: float = 0.01, seed: int = 0):
+                 init: float = 0.01, seed: int = 0, labels: torch.Tensor | None = None):
         super().__init__()
         if m < n_classes:
             raise ValueError(f"need at least one particle a class: m = {m} < {n_classes} classes")
         g = torch.Generator().manual_seed(seed)
         self.n_classes = n_classes
         self.x = nn.Parameter(init * torch.rand(m, *shape, generator=g))
-        self.register_buffer("y", torch.arange(m) % n_classes)
+        # labels: given (e.g. attribute vectors (m, A)), or the classes in turn
+        self.register_buffer("y", torch.arange(m) % n_classes if labels is None else labels.clone())
 
     def training_batch(self, n: int | None = None, generator=None, share: tuple[int, int] = (0, 1)):
         """(x, y, w): every particle, equal weights (w = None); n and generator are ignored.

@@ -16,13 +16,14 @@ C1, C2 = 0.01**2, 0.03**2  # SSIM constants (K1 L)^2, (K2 L)^2 for data range L 
 
 
 def _as_images(x) -> torch.Tensor:
-    """(n, H, W) or (n, 1, H, W), float in [0, 1] (uint8 is divided by 255) -> (n, 1, H, W)."""
+    """(n, H, W) or (n, C, H, W), float in [0, 1] (uint8 is divided by 255) -> (n, C, H, W);
+    C = 1 (grey) or 3 (colour: SSIM is the mean of the per-channel SSIMs)."""
     x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
     if x.ndim == 3:
         x = x.unsqueeze(1)
-    if x.ndim != 4 or x.shape[1] != 1:
-        raise ValueError(f"expected (n, H, W) or (n, 1, H, W) grey images, got {tuple(x.shape)}")
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"expected (n, H, W) grey or (n, 1 or 3, H, W) images, got {tuple(x.shape)}")
     return x
 
 
@@ -71,6 +72,11 @@ def ssim_matrix(A, B, win: int = 7, window: str = "uniform",
     """
     A = _as_images(A)
     B = _as_images(B).to(A.device)
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(f"SSIM of grey against colour images: {A.shape[1]} vs {B.shape[1]} channels")
+    if A.shape[1] > 1:  # colour: the mean over channels of the per-channel SSIM
+        return torch.stack([ssim_matrix(A[:, c:c + 1], B[:, c:c + 1], win, window, max_elems)
+                            for c in range(A.shape[1])]).mean(0)
     w = ssim_window(win, window).to(A.device)
     pa, mu_a, var_a = _patches(A, w, win)
     pb, mu_b, var_b = _patches(B, w, win)

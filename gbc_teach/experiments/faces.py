@@ -1,0 +1,206 @@
+"""Faces with attributes (docs/method.md §11; notebook 07): `gbc-teach faces`.
+
+One multi-label attribute classifier (AttributeCNN, one logit per attribute), trained with BCE +
+weight decay to its stationary point on one face per training attribute combination, so that
+
+    wd·θ = (1/n) Σ_i Σ_a σ(−q_ia) ∇_θ q_ia,   q_ia = s_ia f_a(x_i), s = 2a − 1:
+
+the KKT form with one constraint per (image, attribute) and known multipliers σ(−q_ia)/(n·wd).
+From it alone: GBC (a generator G(z, a, c), stationarity v = E_p[∇_θ log p(s|x)]), free particles
+and the naive baseline (margins only); the classifier has no batch norm, so there are no
+statistics for a DeepInversion baseline. Judges: an independent attribute evaluator,
+train-on-synthetic/test-on-real, Fréchet distance in the evaluator's features, diversity, and
+the calibrated recovery share of the training faces against a fresh pool of the same combinations.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+import torch
+
+from ..baselines.naive import NaiveObjective
+from ..baselines.particles import Particles
+from ..evaluation.attributes import (
+    attribute_accuracy,
+    load_or_train_attribute_evaluator,
+    predict,
+    tstr_attributes,
+)
+from ..evaluation.images import diversity, frechet_distance, recovery
+from ..gbc import train_generator
+from ..homogeneity import every_tensor, solve_lambda
+from ..kkt import wd_diagnostics
+from ..losses import GBCObjective
+from ..margins import q_attrs
+from ..training import train_weight_decay
+from ..utils import get_device, seed_everything
+from .base import Experiment, Option
+from .faces_config import FaceConfig
+from .faces_data import face_data
+from .faces_nets import AttributeCNN, FaceGenerator, all_combinations, combination_index
+from .faces_report import report, write_faces
+
+
+def train_attribute_classifier(X, A, cfg: FaceConfig, progress: bool = False):
+    """AttributeCNN trained on BCE + (wd/2)‖θ‖² (Adam, then L-BFGS); (model, Π = every tensor,
+    history)."""
+    model = AttributeCNN(A.shape[1], cfg.width, cfg.size, cfg.act).to(X.device)
+    hist = train_weight_decay(model, X, A, wd=cfg.wd, adam_steps=cfg.clf_steps, lr=cfg.wd_lr,
+                              lbfgs_iters=cfg.clf_lbfgs, progress=progress,
+                              log_every=max(cfg.clf_steps // 20, 1))
+    return model, every_tensor(model), hist
+
+
+def relu_lambda(cfg: FaceConfig, x: torch.Tensor, n_attrs: int):
+    """Λ of the ReLU twin of the classifier (same layers, exact ReLU): the Euler identity solved
+    by homogeneity.solve_lambda (min-norm member)."""
+    twin = AttributeCNN(n_attrs, cfg.width, cfg.size, "relu")
+    return solve_lambda(twin, x[:8].cpu())
+
+
+def gbc_objective(model, n_attrs: int, cfg: FaceConfig) -> GBCObjective:
+    """The weight-decay KKT objective: Π every tensor, closed α, no q_min, 'pairs' form."""
+    return GBCObjective(model, every_tensor(model).Pi, 1.0, n_attrs, qmin_mode="none",
+                        class_weights=False, alpha_mode="closed", stat_form=cfg.stat_form)
+
+
+def sample_set(G, combos: torch.Tensor, per: int, seed: int):
+    """`per` faces of each attribute combination, (x, a)."""
+    a = combos.repeat_interleave(per, 0)
+    return G.sample(a, torch.Generator().manual_seed(seed))
+
+
+def judge(x, a, s: dict, ev, fref, cfg: FaceConfig, dev) -> dict:
+    """The faces row of docs/method.md §8: evaluator accuracy per attribute, TSTR, recovery of the
+    training faces (combinations as labels), Fréchet, diversity."""
+    X, A = s["sets"]["train"]
+    ref_x, ref_a = s["sets"]["pool_ref"]
+    test_x, test_a = s["sets"]["test"]
+    acc = attribute_accuracy(ev, x, a)
+    tstr = tstr_attributes(x, a, test_x, test_a, cfg.tstr_steps, device=dev, amp=cfg.amp)
+    ti, ci, ri = combination_index(A), combination_index(a), combination_index(ref_a)
+    rs = recovery(X, ti, x, ci, ref_x, ri, metric="ssim")
+    rl = recovery(X, ti, x, ci, ref_x, ri, metric="l2")
+    names = s["info"]["attributes"]
+    return {"n": int(len(x)), "evaluator_accuracy": float(acc.mean()),
+            "evaluator_accuracy_per_attribute": dict(zip(names, acc.tolist())),
+            "tstr_accuracy": float(tstr.mean()),
+            "tstr_accuracy_per_attribute": dict(zip(names, tstr.tolist())),
+            "ssim_recovery_share": rs["share"], "ssim_recovery_mean": rs["mean"],
+            "ssim_reference_mean": rs["ref_mean"],
+            "l2_recovery_share": rl["share"], "l2_recovery_mean": rl["mean"],
+            "frechet": frechet_distance(predict(ev, x, features=True), fref),
+            "diversity": diversity(x, ci) if torch.bincount(ci).max() > 1 else None}
+
+
+def margins_per_attribute(model, x, a, names) -> dict:
+    """Mean margin q_a = s_a f_a(x) of the classifier on a set, per attribute."""
+    with torch.no_grad():
+        q = q_attrs(model(x), a.to(x.device))
+    return dict(zip(names, q.mean(0).tolist()))
+
+
+def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = False,
+              data_dir=None, data: str = "synthetic", celeba_root=None) -> dict:
+    """The whole faces experiment; returns {'metrics', 'samples', 'train', ...} for plotting."""
+    t0 = time.perf_counter()
+    cfg = cfg or FaceConfig()
+    torch.set_num_threads(max(1, cfg.threads))
+    torch.set_flush_denormal(True)  # double backprop makes denormals, slow on CPU
+    dev = get_device(cfg.device)
+    s = face_data(seed, cfg, data, celeba_root)
+    X, A = (t.to(dev) for t in s["sets"]["train"])
+    names, n_attrs = s["info"]["attributes"], A.shape[1]
+    ev = load_or_train_attribute_evaluator(*s["sets"]["evaluator"], epochs=cfg.eval_epochs,
+                                           device=dev, progress=progress, amp=cfg.amp)
+    fref = predict(ev, s["sets"]["test"][0], features=True)
+
+    seed_everything(seed)
+    model, lam, hist = train_attribute_classifier(X, A, cfg, progress)
+    test_x, test_a = s["sets"]["test"]
+    lam_relu = relu_lambda(cfg, X, n_attrs)
+    clf = {"architecture": f"AttributeCNN(width {cfg.width}, {cfg.act}, first-layer bias only)",
+           "train_accuracy": hist["train_acc"][-1],
+           "test_accuracy_per_attribute": dict(zip(names, attribute_accuracy(
+               model, test_x.to(dev), test_a).tolist())),
+           "lambda_relu_twin": {"lambda": dict(zip(lam_relu.names, lam_relu.lam.tolist())),
+                                "Pi": [n for n, p in zip(lam_relu.names, lam_relu.Pi) if p],
+                                "euler_residual": lam_relu.residual},
+           "Pi": "every tensor (weight decay)", "seconds": time.perf_counter() - t0,
+           **wd_diagnostics(model, X, A, cfg.wd, chunk=8)}
+    clf["residual_history"] = {"step": hist["step"], "residual": hist["residual"]}
+    obj = gbc_objective(model, n_attrs, cfg)
+    clf["L_stat_of_train_images"] = float(obj(X, A)["L_stat"].detach())
+
+    combos, held = s["combos"], s["held"]
+    every = all_combinations(n_attrs)
+    runs = {}
+    for name, steps in (("gbc", cfg.gen_steps), ("naive", cfg.naive_steps),
+                        ("particles", cfg.particle_steps)):
+        t1 = time.perf_counter()
+        seed_everything(seed + {"gbc": 1000, "naive": 2000, "particles": 4000}[name])
+        if name == "particles":  # one free face per training face, the same objective
+            G = Particles(1, len(X), tuple(X.shape[1:]), seed=seed, labels=A).to(dev)
+        else:
+            G = FaceGenerator(combos, cfg.z_dim, cfg.per_combination, cfg.gen_channels,
+                              size=cfg.size).to(dev)
+        o = NaiveObjective(model, n_attrs) if name == "naive" else gbc_objective(model, n_attrs, cfg)
+        lr = {"gbc": cfg.gen_lr, "particles": cfg.particle_lr}.get(name, cfg.baseline_lr)
+        h = train_generator(G, o.to(dev), steps=steps, batch=2 * len(X), lr=lr,
+                            lr_final=cfg.gen_lr_final, seed=seed, progress=progress,
+                            desc=f"{name}", log_every=max(steps // 20, 1))
+        if name == "particles":
+            x, a = (t.cpu() for t in G.sample())
+            held_x = held_a = None
+        else:
+            x, a = sample_set(G, combos, cfg.samples_per_combination, seed + 7)
+            held_x, held_a = sample_set(G, held, cfg.samples_per_combination, seed + 8)
+        runs[name] = {"G": G, "x": x, "a": a, "held": (held_x, held_a), "hist": h,
+                      "seconds": time.perf_counter() - t1}
+    metrics = {"seed": seed, "config": asdict(cfg), "data": s["info"], "classifier": clf,
+               "evaluator": {"what": "AttributeEvaluator, trained on fresh faces",
+                             "n_train": s["info"]["sizes"]["evaluator"],
+                             "accuracy_on_test": float(attribute_accuracy(ev, test_x, test_a).mean())},
+               "bnstat_skipped": "the classifier has no batch norm: no statistics to match "
+                                 "(DeepInversion); free particles are the second baseline"}
+    for name, r in runs.items():
+        row = judge(r["x"], r["a"], s, ev, fref, cfg, dev)
+        if r["held"][0] is not None:  # combinations the classifier never saw
+            row["held_out_evaluator_accuracy"] = float(attribute_accuracy(ev, *r["held"]).mean())
+        row["margins_per_attribute"] = margins_per_attribute(model, r["x"].to(dev), r["a"], names)
+        row["final_losses"] = {k: v[-1] for k, v in r["hist"].items() if k != "step"}
+        row["train_seconds"] = r["seconds"]
+        row["what"] = {"gbc": "generator G(z, a, c) trained by the KKT losses",
+                       "naive": "generator G(z, a, c) maximizing the requested attributes' margins",
+                       "particles": "one free face per training face, the KKT losses"}[name]
+        metrics[name] = row
+    metrics["real"] = judge(*s["sets"]["pool_real"], s, ev, fref, cfg, dev)
+    metrics["real"]["what"] = "fresh real faces of the training combinations (never seen)"
+    metrics["train_images"] = judge(X.cpu(), A.cpu(), s, ev, fref, cfg, dev)
+    metrics["train_images"]["what"] = "the classifier's training faces: a perfect recovery"
+    metrics["seconds"] = time.perf_counter() - t0
+    return {"metrics": metrics, "model": model, "lam": lam, "lam_relu": lam_relu, "cfg": cfg,
+            "train": (X.cpu(), A.cpu()), "combos": combos, "held": held, "every": every,
+            "samples": {k: (r["x"], r["a"]) for k, r in runs.items()},
+            "held_samples": {k: r["held"] for k, r in runs.items() if r["held"][0] is not None},
+            "generators": {k: r["G"] for k, r in runs.items()},
+            "history": {"classifier": hist, **{k: r["hist"] for k, r in runs.items()}},
+            "real": s["sets"]["pool_real"]}
+
+
+def _data(seed: int, cfg: FaceConfig, data_dir=None, data: str = "synthetic", celeba_root=None):
+    return face_data(seed, cfg, data, celeba_root)
+
+
+def _classifier(d: dict, cfg: FaceConfig):
+    return train_attribute_classifier(*d["sets"]["train"], cfg)
+
+
+EXPERIMENT = Experiment(
+    name="faces", help="Faces: a generator from one multi-label attribute classifier",
+    config=FaceConfig.profile, data=_data, classifier=_classifier, run=run_faces,
+    write=write_faces, report=report, profiles=("default", "paper-scale"),
+    options={"data": Option("synthetic", "synthetic (procedural faces, offline) or celeba"),
+             "celeba_root": Option(None, "folder of CelebA in the official layout")})

@@ -1,0 +1,76 @@
+"""The settings of the faces experiment (docs/method.md §11; notebook 07): `gbc-teach faces`.
+
+`FaceConfig()` is the CPU default (32×32 synthetic faces, one face per training attribute
+combination, some combinations held out); `FaceConfig.fast()` the CI sizes; `FaceConfig.paper()`
+the GPU profile (64×64, wider nets, longer runs, bf16 autocast for the evaluator and the student).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class FaceConfig:
+    """Defaults of `gbc-teach faces` on one CPU thread (minutes)."""
+
+    size: int = 32  # image side; 64 is the paper profile's
+    per_combination: int = 1  # training faces per attribute combination
+    held_out: int = 8  # of the 2^5 = 32 combinations, absent from the classifier's training set
+    samples_per_combination: int = 8  # generated faces per combination (and fresh-pool faces)
+    n_eval_images: int = 4000  # the attribute evaluator's training faces (a fresh draw)
+    eval_epochs: int = 6
+    n_test: int = 1000  # fresh real faces: train-on-synthetic/test-on-real and Fréchet reference
+    # classifier: AttributeCNN, BCE + (wd/2)‖θ‖², Adam then L-BFGS to its stationary point
+    width: int = 16
+    act: str = "softplus"
+    wd: float = 5e-4
+    wd_lr: float = 1e-3
+    clf_steps: int = 2000
+    clf_lbfgs: int = 1500
+    # generator: FaceGenerator, one code per training face of a combination
+    z_dim: int = 8
+    gen_channels: int = 64
+    gen_steps: int = 1000
+    gen_lr: float = 1e-2
+    gen_lr_final: float = 0.05
+    stat_form: str = "pairs"  # v = E[∇ log p(s|x)], every (image, attribute) constraint
+    # baselines
+    naive_steps: int = 500
+    baseline_lr: float = 3e-3
+    particle_steps: int = 1000
+    particle_lr: float = 0.05
+    tstr_steps: int = 300
+    device: str = "cpu"
+    threads: int = 1
+    amp: bool = False  # bf16 autocast for the evaluator and the student on cuda
+
+    @classmethod
+    def fast(cls, **kw) -> "FaceConfig":
+        """CI sizes: the same pipeline in well under a minute."""
+        base = dict(samples_per_combination=2, n_eval_images=600, eval_epochs=1, n_test=200,
+                    width=8, clf_steps=100, clf_lbfgs=20, gen_channels=16, gen_steps=20,
+                    naive_steps=10, particle_steps=20, tstr_steps=30)
+        base.update(kw)
+        return cls(**base)
+
+    @classmethod
+    def paper(cls, **kw) -> "FaceConfig":
+        """The GPU profile: 64×64 faces, two a combination, wider nets, longer runs, bf16 where
+        it helps (README "gbc-teach faces" has the estimate of its time and memory)."""
+        base = dict(size=64, per_combination=2, samples_per_combination=16,
+                    n_eval_images=20000, eval_epochs=10, n_test=4000, width=64,
+                    clf_steps=4000, clf_lbfgs=3000, gen_channels=128, gen_steps=10000,
+                    naive_steps=3000, particle_steps=10000, tstr_steps=1000, device="cuda",
+                    threads=4, amp=True)
+        base.update(kw)
+        return cls(**base)
+
+    @classmethod
+    def profile(cls, name: str, fast: bool = False) -> "FaceConfig":
+        """'default' (CPU) or 'paper-scale' (GPU); fast shrinks the default."""
+        if name == "paper-scale":
+            return cls.paper()
+        if name == "default":
+            return cls.fast() if fast else cls()
+        raise ValueError(f"profile must be 'default' or 'paper-scale', got {name!r}")

@@ -1,0 +1,71 @@
+"""What `gbc-teach faces` writes and prints (docs/method.md §8, §11; notebook 07): samples.png by
+attribute combination, nearest.png and recovery.png, samples.npz, metrics.json, a table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..utils import atomic_savefig, atomic_write_json
+from ..viz.faces import nearest_faces, samples_by_combination
+from .faces_nets import combination_index
+from .reports import _save_npz
+
+METHODS = ("gbc", "particles", "naive", "real", "train_images")
+KEYS = ("evaluator_accuracy", "held_out_evaluator_accuracy", "tstr_accuracy",
+        "ssim_recovery_share", "l2_recovery_share", "ssim_recovery_mean", "frechet", "diversity")
+SHORT = {"evaluator_accuracy": "evaluator", "held_out_evaluator_accuracy": "eval. held out",
+         "tstr_accuracy": "TSTR", "ssim_recovery_share": "SSIM recov.",
+         "l2_recovery_share": "L2 recov.", "ssim_recovery_mean": "mean SSIM"}
+
+
+def markdown_table(m: dict, rows=METHODS, keys=KEYS) -> str:
+    """The per-method metrics as a markdown table (— where a row has no such number)."""
+    lines = ["| method | " + " | ".join(SHORT.get(k, k) for k in keys) + " |",
+             "|---" * (len(keys) + 1) + "|"]
+    for r in rows:
+        if r in m:
+            cells = ["—" if m[r].get(k) is None else f"{m[r][k]:.3f}" for k in keys]
+            lines.append(f"| {r} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _u8(x: torch.Tensor) -> np.ndarray:
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def write_faces(res: dict, out: Path) -> list[str]:
+    """metrics.json, samples.png (GBC, one row a combination, held-out ones marked),
+    samples_naive.png, nearest.png (training faces above their nearest GBC sample),
+    recovery.png (every method), samples.npz; returns their names."""
+    out.mkdir(parents=True, exist_ok=True)
+    names = res["metrics"]["data"]["attributes"]
+    tx, ta = res["train"]
+    x, a = res["samples"]["gbc"]
+    hx, ha = res["held_samples"]["gbc"]
+    atomic_savefig(samples_by_combination(torch.cat([x, hx]), torch.cat([a, ha]), names,
+                                          held=res["held"]), out / "samples.png")
+    nx, na = res["samples"]["naive"]
+    atomic_savefig(samples_by_combination(nx, na, names), out / "samples_naive.png")
+    ti = combination_index(ta)
+    labelled = {k: (v[0], combination_index(v[1])) for k, v in res["samples"].items()}
+    atomic_savefig(nearest_faces(tx, ti, {"gbc": labelled["gbc"]}), out / "nearest.png")
+    atomic_savefig(nearest_faces(tx, ti, labelled), out / "recovery.png")
+    arrays = {"train_images": _u8(tx), "train_attrs": ta.numpy()}
+    for k, (xb, ab) in res["samples"].items():
+        arrays[f"{k}_images"], arrays[f"{k}_attrs"] = _u8(xb), ab.numpy()
+    _save_npz(out / "samples.npz", **arrays)
+    atomic_write_json(res["metrics"], out / "metrics.json")
+    return ["metrics.json", "samples.png", "samples_naive.png", "nearest.png", "recovery.png",
+            "samples.npz"]
+
+
+def report(res: dict) -> str:
+    """What `gbc-teach faces` prints: the data, the classifier's numbers, the metrics table."""
+    m = res["metrics"]
+    clf = {k: v for k, v in m["classifier"].items() if k != "residual_history"}
+    head = json.dumps({"data": m["data"]["source"], "classifier": clf}, indent=1, default=str)
+    return "\n".join([head[:2500], markdown_table(m), f"seconds: {m['seconds']:.0f}"])
