@@ -11,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.gbc-teach-installed
 
-.PHONY: venv demo test lab clean
+.PHONY: venv demo test test-browser lab clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,11 @@ test: venv
 	else \
 		echo "no notebooks/*.ipynb yet: skipping the notebook tests"; \
 	fi
+
+# the widget tests alone (tests/browser: JupyterLab in headless Chromium; `make test` runs them too,
+# and skips them without /usr/bin/chromium)
+test-browser: venv
+	$(VENV)/bin/pytest -q -rA -m browser tests/browser
 
 lab: venv
 	$(VENV)/bin/jupyter lab notebooks/

@@ -21,10 +21,15 @@ def requirement_name(req: str) -> str:
     return normalize(NAME.match(req).group(1))
 
 
-def pyproject_requirements() -> set[str]:
+def pyproject_requirement_lines() -> dict[str, str]:
+    """{normalized name: requirement} of [project].dependencies and the dev extra."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"]) + list(project["optional-dependencies"]["dev"])
-    return {requirement_name(r) for r in reqs}
+    return {requirement_name(r): r for r in reqs}
+
+
+def pyproject_requirements() -> set[str]:
+    return set(pyproject_requirement_lines())
 
 
 def environment_pip_requirements() -> dict[str, str]:
@@ -55,6 +60,22 @@ def test_environment_lists_every_dependency():
     env = environment_pip_requirements()
     missing = pyproject_requirements() - set(env)
     assert not missing, f"environment.yml lacks {sorted(missing)} from pyproject.toml"
+
+
+def test_environment_has_the_same_version_ranges():
+    """Same range in both files (torch aside: pinned in environment.yml, a range in pyproject)."""
+    env = environment_pip_requirements()
+    for name, req in pyproject_requirement_lines().items():
+        if name != "torch" and name in env:
+            assert env[name].replace(" ", "") == req.replace(" ", ""), (name, env[name], req)
+
+
+def test_frontend_pins():
+    """The widget frontend the browser tests check: JupyterLab 4 with ipywidgets 8."""
+    reqs = pyproject_requirement_lines()
+    assert reqs["jupyterlab"].replace(" ", "") == "jupyterlab>=4,<5"
+    assert reqs["ipywidgets"].replace(" ", "") == "ipywidgets>=8.0,<9"
+    assert "playwright" in reqs
 
 
 def test_environment_pins_torch_and_python():
