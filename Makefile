@@ -26,7 +26,7 @@ DEV_STAMP := $(VENV)/.gbc-teach-dev
 LAB_STAMP := $(VENV)/.gbc-teach-lab
 PIP := $(VENV)/bin/pip install --no-compile
 
-.PHONY: venv demo test lab clean
+.PHONY: venv demo test test-browser lab clean
 
 venv: $(RUNTIME_STAMP)
 
@@ -47,7 +47,7 @@ $(LAB_STAMP): $(RUNTIME_STAMP)
 demo: $(RUNTIME_STAMP)
 	$(VENV)/bin/gbc-teach toy2d --seed 0 --out outputs/toy2d
 
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) $(LAB_STAMP)
 	$(VENV)/bin/ruff check gbc_teach tests
 	$(VENV)/bin/pytest -q
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
@@ -58,6 +58,11 @@ test: $(DEV_STAMP)
 	else \
 		echo "no notebooks/*.ipynb yet: skipping the notebook tests"; \
 	fi
+
+# the widget tests alone (tests/browser: JupyterLab in headless Chromium; `make test` runs them too,
+# and skips them without /usr/bin/chromium)
+test-browser: $(DEV_STAMP) $(LAB_STAMP)
+	$(VENV)/bin/pytest -q -rA -m browser tests/browser
 
 # Jupyter refuses to start as root unless told --allow-root: added when running as root
 lab: $(LAB_STAMP)

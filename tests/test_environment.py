@@ -82,6 +82,14 @@ def test_extras_for_each_make_target():
     assert "jupyterlab" not in extras["dev"]  # nbval needs a kernel, not JupyterLab
 
 
+def test_frontend_pins():
+    """The widget frontend the browser tests check: JupyterLab 4 with ipywidgets 8."""
+    reqs = pyproject_requirements()
+    assert reqs["jupyterlab"].replace(" ", "") == "jupyterlab>=4,<5"
+    assert reqs["ipywidgets"].replace(" ", "") == "ipywidgets>=8.0,<9"
+    assert "playwright" in reqs
+
+
 def test_environment_pins_torch_and_python():
     env = environment_pip_requirements()
     assert env["torch"] == "torch==2.13.0"
@@ -121,7 +129,8 @@ def test_makefile_layers():
     """demo needs only the runtime; test and lab add their extra on top, each with its stamp."""
     rules = makefile_rules()
     assert rules["demo"][0] == "$(RUNTIME_STAMP)"
-    assert rules["test"][0] == "$(DEV_STAMP)" and rules["lab"][0] == "$(LAB_STAMP)"
+    # the browser tests of `make test` open the notebooks in JupyterLab: test needs the lab layer too
+    assert rules["test"][0] == "$(DEV_STAMP) $(LAB_STAMP)" and rules["lab"][0] == "$(LAB_STAMP)"
     for stamp, extra in (("$(DEV_STAMP)", "dev"), ("$(LAB_STAMP)", "lab")):
         assert rules[stamp][0] == "$(RUNTIME_STAMP)"
         assert f"$(PIP) -e '.[{extra}]'" in rules[stamp]
