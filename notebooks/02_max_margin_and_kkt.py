@@ -54,6 +54,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import Markdown, display
 from torch.nn import functional as F
 
 from gbc_teach import explore, homogeneity, kkt, toy, training, widgets
@@ -199,19 +200,21 @@ for j, rule in enumerate(RULES):
 axes[0, 0].legend()
 fig.tight_layout()
 
-# %% [markdown]
-# Read the figure by rows. The loss falls in every run. The normalized margin rises and levels off
-# — but at different heights. The KKT residual (§3) tells the story the loss hides: from the default
-# scale, plain and normalized GD stop near 0.9, far from any KKT point, while smaller initial scales
-# get much closer; the relative rule, which moves the direction at a steady pace, reaches the
-# max-margin regime from every scale. (The normalized rule from the smallest scale sits on the saddle
-# at θ ≈ 0, where ∇log L is tiny, for a long time; how long depends on η.)
-#
-# The checks below hold in both modes; the tolerances are stated in the comments.
+# %%
+final = {k: h["kkt_residual"][-1] for k, h in runs.items()}  # KKT residual at the last step
+gamma = {k: h["norm_margin"][-1] for k, h in runs.items()}
+display(Markdown(
+    "Read the figure by rows. The loss falls in every run. The normalized margin rises and levels off "
+    "— but at different heights. The KKT residual (§3) tells the story the loss hides: from the default "
+    f"scale, plain and normalized GD stop at {final[(1.0, 'plain')]:.2f} and {final[(1.0, 'normalized')]:.2f}, "
+    "far from any KKT point, while a smaller initial scale brings plain GD closer "
+    f"({final[(0.01, 'plain')]:.2f} from ×0.01); the relative rule, "
+    "which moves the direction at a steady pace, reaches the max-margin regime from every scale "
+    f"(residual {max(final[(s, 'relative')] for s in SCALES):.3f} at most). (The normalized rule from the "
+    "smallest scale sits on the saddle at θ ≈ 0, where ∇log L is tiny, for a long time; how long depends on η.)"
+    "\n\nThe checks below hold in both modes; the tolerances are stated in the comments."))
 
 # %%
-final = {k: h["kkt_residual"][-1] for k, h in runs.items()}
-gamma = {k: h["norm_margin"][-1] for k, h in runs.items()}
 # the relative rule reaches the max-margin regime from every scale: residual < 0.05
 assert all(final[(s, "relative")] < 0.05 for s in SCALES), final
 # from the default scale, plain and normalized GD do not: residual > 0.5
@@ -314,12 +317,15 @@ share_p, worst_p = slackness(fit_plain)
 print(f"plain GD, default init: {fit_plain.n_support} support vectors, μ-mass off the margin "
       f"{share_p:.1%}, largest q/q_min of a support vector {worst_p:.2f}")
 
-# %% [markdown]
-# In the max-margin regime the picture is what the theory draws: a handful of support vectors, all
-# on the dashed margin lines, the other points with μ ≈ 0. Complementary slackness is not exact —
-# the support vectors' margins spread a few percent above $q_{\min}$, the distance a finite run still
-# has to go. From the default scale the best non-negative combination explains little of θ, the
-# multipliers spread over points well inside their class, and "support vector" loses its meaning.
+# %%
+display(Markdown(
+    "In the max-margin regime the picture is what the theory draws: a handful of support vectors "
+    f"({fit.n_support}), all on the dashed margin lines, the other points with μ ≈ 0. Complementary "
+    f"slackness is not exact — the support vectors' margins spread up to {worst - 1:.1%} above "
+    r"$q_{\min}$, the distance a finite run still has to go. From the default scale the best "
+    f"non-negative combination explains little of θ (residual {fit_plain.residual:.2f}), the multipliers "
+    f"spread over points well inside their class ({share_p:.0%} of Σμ off the margin, support vectors up "
+    f"to {worst_p:.1f} q_min), and \"support vector\" loses its meaning."))
 
 # %%
 # in the max-margin regime: at most 5% of Σμ on points more than 5% above q_min,
@@ -333,8 +339,8 @@ assert fit_plain.residual > 10 * fit.residual, (fit_plain.residual, fit.residual
 #
 # Pick a run and a step: the decision regions with the $q_{\min}$ level lines, the points sized by
 # their fitted μ, the margins against μ and the KKT residual so far. Every checkpoint was stored by
-# the sweep above, so moving a slider only redraws. Where no widget frontend exists (CI, GitHub) the
-# cell shows one static figure: the default-scale plain-GD run at its last step.
+# the sweep above, so moving a slider only redraws. Where no slider can be shown (GitHub, or a run
+# with `GBC_WIDGETS=0`) the cell shows one static figure: the default-scale plain-GD run at its last step.
 
 # %%
 template = make_net(1.0)
@@ -357,20 +363,27 @@ widgets.interactive_or_static(show_run, {"scale": 1.0, "rule": "plain", "steps":
 
 # %% [markdown]
 # ## Summary
-#
-# * For a homogeneous net only the direction of θ matters; the normalized margin
-#   $q_{\min}/\|\theta\|^{1/\lambda}$ measures it and is checked to be scale-invariant.
-# * Gradient descent on cross-entropy drifts towards a KKT point of
-#   $\min\frac12\|\Pi\theta\|^2$ s.t. margins ≥ 1 — in the limit. In a finite run the initial scale and
-#   the step rule decide whether it gets there: from PyTorch's default scale, plain and normalized GD
-#   plateau at a KKT residual near 0.9; a small scale helps; a step of fixed size relative to
-#   $\|\theta\|$ reaches about 0.01 from every scale (numbers printed above, both modes).
-# * The test is a non-negative least squares fit of μ on the real points; at a KKT point a few
-#   support vectors carry all the weight and sit on the margin, with complementary slackness holding
-#   to a few percent.
-# * Everything the generator of notebook 04 does presumes this regime: if the classifier is not at a
-#   KKT point, its parameters do not encode a distribution over its training points.
-#
+
+# %%
+rel_max = max(final[(s, "relative")] for s in SCALES)
+bullets = [
+    r"For a homogeneous net only the direction of θ matters; the normalized margin "
+    r"$q_{\min}/\|\theta\|^{1/\lambda}$ measures it and is checked to be scale-invariant.",
+    r"Gradient descent on cross-entropy drifts towards a KKT point of $\min\frac12\|\Pi\theta\|^2$ s.t. "
+    "margins ≥ 1 — in the limit. In a finite run the initial scale and the step rule decide whether it "
+    "gets there: from PyTorch's default scale, plain and normalized GD plateau at a KKT residual of "
+    f"{final[(1.0, 'plain')]:.2f} and {final[(1.0, 'normalized')]:.2f}; a small scale helps "
+    f"({final[(0.01, 'plain')]:.2f} for plain GD from ×0.01); a step of fixed size relative to "
+    rf"$\|\theta\|$ reaches {rel_max:.3f} or less from every scale.",
+    "The test is a non-negative least squares fit of μ on the real points; at a KKT point a few support "
+    f"vectors ({fit.n_support} here) carry all the weight and sit on the margin, with complementary "
+    f"slackness holding to {worst - 1:.1%}.",
+    "Everything the generator of notebook 04 does presumes this regime: if the classifier is not at a "
+    "KKT point, its parameters do not encode a distribution over its training points.",
+]
+display(Markdown("\n".join(f"* {b}" for b in bullets)))
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Replace the relu² net by the prototype's ReLU net, `toy.toy_classifier(toy.ToyConfig(act="relu"))`,
