@@ -53,6 +53,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import Markdown, display
 from torch import nn
 
 from gbc_teach import explore, homogeneity, kkt, plots, toy, widgets
@@ -338,13 +339,23 @@ for ax, (name, row) in zip(axes, ROWS.items()):
 fig.tight_layout()
 
 
-# %% [markdown]
-# The KKT residual separates the members cleanly: only the uniform Π — the one gradient descent
-# follows — makes θ a non-negative combination of margin gradients. The stationarity loss the
-# generator reaches follows the same order. The generator's recall after a short run does not: in
-# the stored full run the last-layer Π scored the highest recall and the uniform Π the lowest
-# stationarity loss. One seed and a short run make recall a noisy signal (notebook 04 runs the
-# full-length version over seeds); it is not evidence for or against a member.
+# %%
+LABEL = {"min_norm": "minimum-norm", "uniform": "uniform", "last_layer": "last-layer"}
+by_kkt = sorted(ROWS, key=lambda m: ROWS[m]["kkt"])
+by_stat = sorted(ROWS, key=lambda m: ROWS[m]["L_stat"])
+best_recall = max(ROWS, key=lambda m: ROWS[m]["recall"])
+stat_order = "follows the same order" if by_stat == by_kkt else "orders them differently"
+recall_order = "does not" if best_recall != by_kkt[0] else "agrees this time, but only by chance"
+display(Markdown(
+    "The KKT residual separates the members cleanly: only the uniform Π — the one gradient descent "
+    "follows — makes θ a non-negative combination of margin gradients ("
+    + ", ".join(f"{LABEL[m]} {ROWS[m]['kkt']:.3f}" for m in by_kkt) + "). "
+    f"The stationarity loss the generator reaches {stat_order} ("
+    + ", ".join(f"{LABEL[m]} {ROWS[m]['L_stat']:.2f}" for m in by_stat) + "). "
+    f"The generator's recall after a short run {recall_order}: the {LABEL[best_recall]} Π scored the "
+    f"highest recall ({ROWS[best_recall]['recall']:.2f}, the uniform Π {ROWS['uniform']['recall']:.2f}). "
+    "One seed and a short run make recall a noisy signal (notebook 04 runs the full-length version over "
+    "seeds); it is not evidence for or against a member."))
 
 # %% [markdown]
 # ## 4. Not quasi-homogeneous: GELU and sigmoid
@@ -414,21 +425,28 @@ widgets.interactive_or_static(show_identity, {"arch": "MLP, biases", "choice": "
 
 # %% [markdown]
 # ## Summary
-#
-# * Λ-quasi-homogeneity, $f(x;e^{s\Lambda}\theta) = e^s f(x;\theta)$, becomes the linear Euler system
-#   $A\lambda = b$ after differentiating at $s = 0$; its columns are forward-mode directional derivatives.
-#   For a bias-free MLP, an MLP with biases, an MLP with batch norm and a small CNN the system is solved
-#   to $10^{-8}$ and the scaling identity checked to $10^{-9}$ (float64).
-# * The system is rank-deficient: its null space is a family of valid Λ, one per rescaling symmetry.
-#   Each null vector gives a quantity gradient flow conserves; for the toy net
-#   $\|W_1\|^2-2\|W_2\|^2$ forces both layers to grow alike, so gradient descent follows the uniform
-#   Λ = (1/3, 1/3), not the minimum-norm (0.4, 0.2).
-# * The choice sets Π: with the uniform member the trained toy classifier is a KKT point (residual ≈ 0.01);
-#   with the minimum-norm or last-layer member it is not (≈ 0.6–0.8), and a generator aims at a
-#   different target. With biases the minimum-norm Λ collapses Π onto the last bias.
-# * GELU and sigmoid nets satisfy the system trivially (head-only Λ), so the library checks each
-#   activation for homogeneity and raises `NotQuasiHomogeneousError` naming it.
-#
+
+# %%
+others = [m for m in ROWS if m != "uniform"]
+bullets = [
+    r"Λ-quasi-homogeneity, $f(x;e^{s\Lambda}\theta) = e^s f(x;\theta)$, becomes the linear Euler system "
+    r"$A\lambda = b$ after differentiating at $s = 0$; its columns are forward-mode directional derivatives. "
+    "For a bias-free MLP, an MLP with biases, an MLP with batch norm and a small CNN the system is solved "
+    r"to $10^{-8}$ and the scaling identity checked to $10^{-9}$ (float64).",
+    "The system is rank-deficient: its null space is a family of valid Λ, one per rescaling symmetry. "
+    "Each null vector gives a quantity gradient flow conserves; for the toy net "
+    r"$\|W_1\|^2-2\|W_2\|^2$ forces both layers to grow alike, so gradient descent follows the uniform "
+    "Λ = (1/3, 1/3), not the minimum-norm (0.4, 0.2).",
+    "The choice sets Π: with the uniform member the trained toy classifier is a KKT point (residual "
+    f"{ROWS['uniform']['kkt']:.3f}); with the minimum-norm or last-layer member it is not ("
+    + " and ".join(f"{ROWS[m]['kkt']:.2f}" for m in others) + "), and a generator aims at a different "
+    "target. With biases the minimum-norm Λ collapses Π onto the last bias.",
+    "GELU and sigmoid nets satisfy the system trivially (head-only Λ), so the library checks each "
+    "activation for homogeneity and raises `NotQuasiHomogeneousError` naming it.",
+]
+display(Markdown("\n".join(f"* {b}" for b in bullets)))
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Derive by hand the family of Λ for a two-hidden-layer ReLU MLP with biases and compare with
