@@ -1,4 +1,5 @@
-"""interactive_or_static: one static figure headless, an ipywidgets.interactive in a kernel."""
+"""interactive_or_static: one static figure headless, an ipywidgets.interactive in a kernel; the
+figure is shown once (by the backend), never also returned; GBC_FAST changes no interactivity."""
 
 import sys
 import types
@@ -15,6 +16,7 @@ matplotlib.use("Agg")
 
 @pytest.fixture(autouse=True)
 def close_figures():
+    plt.close("all")
     yield
     plt.close("all")
 
@@ -29,22 +31,35 @@ def make_fn(calls):
     return fn
 
 
-def test_headless_with_gbc_fast(monkeypatch):
-    monkeypatch.setenv("GBC_FAST", "1")
+def static_figure(out, calls, expected_call):
+    """The static path called fn once and left its figure open for the backend, returning None."""
+    assert out is None  # a returned Figure would be displayed a second time by Jupyter
+    assert calls == [expected_call]
+    (num,) = plt.get_fignums()
+    return plt.figure(num)
+
+
+def test_headless_static_figure(monkeypatch):
+    monkeypatch.setenv("GBC_FAST", "1")  # fast mode changes sizes, not what is shown
     calls = []
     out = widgets.interactive_or_static(make_fn(calls), {"n": 5, "title": "static"},
                                         n=(1, 10), scale=(0.0, 2.0, 0.1))
-    assert isinstance(out, Figure)
-    assert calls == [(5, 1.0, "static")]  # called once, with the static arguments only
-    assert out.axes[0].get_title() == "static" and len(out.axes[0].lines[0].get_xdata()) == 5
+    fig = static_figure(out, calls, (5, 1.0, "static"))  # called once, with the static arguments only
+    assert fig.axes[0].get_title() == "static" and len(fig.axes[0].lines[0].get_xdata()) == 5
 
 
 def test_headless_outside_a_kernel(monkeypatch):
-    monkeypatch.delenv("GBC_FAST", raising=False)
+    monkeypatch.delenv("GBC_WIDGETS", raising=False)
     assert not widgets.widgets_available()  # pytest is no IPython kernel
     calls = []
     out = widgets.interactive_or_static(make_fn(calls), {"scale": 2.0}, scale=(0.0, 2.0))
-    assert isinstance(out, Figure) and calls == [(3, 2.0, "t")]
+    static_figure(out, calls, (3, 2.0, "t"))
+
+
+def test_other_return_values_pass_through():
+    fig = Figure()  # not a pyplot figure: nothing would show it, so it is returned
+    assert widgets.interactive_or_static(lambda n=1: fig, {"n": 2}, n=(1, 3)) is fig
+    assert widgets.interactive_or_static(lambda n=1: n * 10, {"n": 2}, n=(1, 3)) == 20
 
 
 def fake_kernel(monkeypatch):
@@ -61,9 +76,10 @@ def test_kernel_detection(monkeypatch):
     assert widgets.widgets_available() is True
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # ipywidgets missing
     assert widgets.widgets_available() is False
-    monkeypatch.setenv("GBC_FAST", "1")
     monkeypatch.delitem(sys.modules, "ipywidgets")
-    assert widgets.widgets_available() is False
+    assert widgets.widgets_available() is True
+    monkeypatch.setenv("GBC_FAST", "1")  # fast mode keeps the sliders
+    assert widgets.widgets_available() is True
 
 
 def test_gbc_widgets_0_forces_the_static_figure(monkeypatch):
@@ -75,7 +91,7 @@ def test_gbc_widgets_0_forces_the_static_figure(monkeypatch):
     assert widgets.widgets_available() is False
     calls = []
     out = widgets.interactive_or_static(make_fn(calls), {"n": 4}, n=(1, 10))
-    assert isinstance(out, Figure) and calls == [(4, 1.0, "t")]
+    static_figure(out, calls, (4, 1.0, "t"))
 
 
 def test_without_ipywidgets_static(monkeypatch):
@@ -84,7 +100,7 @@ def test_without_ipywidgets_static(monkeypatch):
     monkeypatch.setitem(sys.modules, "ipywidgets", None)
     calls = []
     out = widgets.interactive_or_static(make_fn(calls), {"n": 4}, n=(1, 10))
-    assert isinstance(out, Figure) and calls == [(4, 1.0, "t")]
+    static_figure(out, calls, (4, 1.0, "t"))
 
 
 def test_interactive_path(monkeypatch):

@@ -1,10 +1,12 @@
 """Sliders where a notebook frontend can show them, one static figure everywhere else (docs/style.md item 10).
 
 Widgets only wrap pure, tested plot functions: `interactive_or_static(fn, static_kwargs,
-**widget_specs)` returns `ipywidgets.interactive(fn, ...)` in a live kernel and otherwise
-calls fn(**static_kwargs) once, so a notebook runs the same headless (CI, GBC_FAST=1).
-GBC_WIDGETS=0 forces the static figure (the notebook build scripts store outputs that way, so
-GitHub shows a figure where it cannot show a slider). ipywidgets is imported lazily.
+**widget_specs)` returns `ipywidgets.interactive(fn, ...)` in an IPython kernel (where a frontend
+shows the sliders) and otherwise calls fn(**static_kwargs) once, so a notebook runs the same
+headless (scripts, CI). GBC_WIDGETS=0 forces the static figure (stored notebooks are executed that
+way, so GitHub shows a figure where it cannot show a slider); GBC_FAST=1 changes sizes only, never
+interactivity. Either way a pyplot figure is shown once, by the plotting backend, and is not
+returned as well. ipywidgets is imported lazily.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ import sys
 
 
 def widgets_available() -> bool:
-    """True inside an IPython kernel that can talk to a widget frontend, unless GBC_FAST=1 or
-    GBC_WIDGETS=0."""
-    if os.environ.get("GBC_FAST", "0") == "1" or os.environ.get("GBC_WIDGETS", "1") == "0":
+    """True inside an IPython kernel that can talk to a widget frontend, unless GBC_WIDGETS=0."""
+    if os.environ.get("GBC_WIDGETS", "1") == "0":
         return False
     if "IPython" not in sys.modules:  # not running under IPython at all (script, pytest)
         return False
@@ -38,25 +39,33 @@ def _is_pyplot_figure(obj) -> bool:
         from matplotlib.figure import Figure
     except ImportError:
         return False
-    return isinstance(obj, Figure) and obj.number in plt.get_fignums()
+    # a Figure made without pyplot has no manager (and no .number): nothing would show it
+    manager = obj.canvas.manager if isinstance(obj, Figure) else None
+    return manager is not None and manager.num in plt.get_fignums()
 
 
-def interactive_or_static(fn, static_kwargs: dict, **widget_specs):
-    """ipywidgets.interactive(fn, **widget_specs) in a live kernel, else fn(**static_kwargs).
-
-    widget_specs are ipywidgets abbreviations ((0, 1, 0.1) for a slider, a list for a
-    dropdown, a widget); each starts at its static value. Arguments of static_kwargs without a
-    widget stay fixed at their static value. Headless, returns what fn returns (the figure).
-    """
-    if not widgets_available():
-        return fn(**static_kwargs)
-    import ipywidgets
-
+def _shown(fn):
+    """fn, except that a pyplot figure it returns is left to the backend to show (inline in a
+    notebook, plt.show() in a script): returned as well, Jupyter would display it a second time."""
     @functools.wraps(fn)
     def call(**kwargs):
         out = fn(**kwargs)
-        # ipywidgets already shows every open pyplot figure; returning it would draw it twice
         return None if _is_pyplot_figure(out) else out
+    return call
+
+
+def interactive_or_static(fn, static_kwargs: dict, **widget_specs):
+    """ipywidgets.interactive(fn, **widget_specs) in an IPython kernel, else fn(**static_kwargs).
+
+    widget_specs are ipywidgets abbreviations ((0, 1, 0.1) for a slider, a list for a
+    dropdown, a widget); each starts at its static value. Arguments of static_kwargs without a
+    widget stay fixed at their static value. Headless, fn is called once and its pyplot figure is
+    left open for the backend to show (the call returns None; other return values pass through).
+    """
+    call = _shown(fn)
+    if not widgets_available():
+        return call(**static_kwargs)
+    import ipywidgets
 
     controls = {}
     for k, spec in widget_specs.items():

@@ -1,58 +1,61 @@
-"""Write notebooks/05b_recovery.ipynb (cells only; execute it to store outputs).
+# ---
+# jupyter:
+#   gbc_teach:
+#     fast_minutes: 2
+#     full_minutes: 15
+#     needs_gpu: false
+#   jupytext:
+#     notebook_metadata_filter: gbc_teach,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-    .venv/bin/python notebooks/build/05b_recovery.py                 # cells only
-    GBC_DATA_DIR=/path/to/mnist GBC_CACHE_DIR=$PWD/outputs/cache \
-        .venv/bin/python notebooks/build/05b_recovery.py --execute
-    GBC_FAST=1 .venv/bin/pytest -q --nbval-lax notebooks/05b_recovery.ipynb
-"""
+# %% [markdown]
+# > **Source:** this notebook is written as the Python script [`05b_recovery.py`](05b_recovery.py).
+# > Edit the script, not this file, then run `jupytext --sync` ([how](README.md#editing-and-running-a-notebook)).
 
-import sys
-from pathlib import Path
+# %% [markdown]
+# # 05b — When does a classifier give its training images back?
+#
+# Notebook 05 ended on a diagnosis: the paper's batch-norm classifier is far from a KKT point, so its
+# conditions do not single out its training images, and no generator can find them. This notebook
+# builds a classifier that **is** at a KKT point — exactly, in finite time — and shows the central claim
+# on images: a generator trained from the frozen classifier alone, with no data, draws the classifier's
+# training digits. Then it maps where that stops working.
+#
+# **What you will learn**
+#
+# 1. Why weight decay puts a classifier *exactly* in the KKT form, with multipliers you can write
+#    down: $\mu_{ij} = p_{ij}/(n\,\mathrm{wd})$ (Buzaglo et al. 2023).
+# 2. That a multi-class max-margin problem has one constraint per **wrong class**, and what that changes
+#    in the KKT residual and in the generator's loss.
+# 3. How to watch a classifier reach its stationary point, for three training rules.
+# 4. GBC and free particles (Haim et al. 2022) recovering the training images, judged by two evaluators,
+#    train-on-synthetic/test-on-real accuracy, Fréchet distance and the calibrated recovery share.
+# 5. A measured map: recovery share against the number of training images.
+#
+# **Prerequisites**: notebooks 02 (KKT conditions), 04 (the losses, α) and 05 (the MNIST pipeline and
+# its metrics).
+#
+# **Run time** on one CPU thread: about 15 minutes in full mode (the stored outputs; the map's points are
+# cached in `outputs/cache/recovery-map` and reused, about 25 minutes more without them), about two
+# minutes with `GBC_FAST=1` (tiny sizes, the same cells and checks, meaningless numbers). No GPU needed.
+#
+# The same runs from the command line:
+#
+# ```
+# gbc-teach mnist --seed 0 --out outputs/mnist                 # the recovery profile (this notebook, §4)
+# gbc-teach recovery-map --ns 1,2,5,10 --out outputs/recovery-map   # the map (§6)
+# gbc-teach mnist --profile paper --out outputs/mnist-paper    # the paper's 500-image BN classifier (§7)
+# ```
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _nb import Notebook  # noqa: E402
-
-NB = Notebook("05b_recovery")
-md, code = NB.md, NB.code
-
-
-md(r"""
-# 05b — When does a classifier give its training images back?
-
-Notebook 05 ended on a diagnosis: the paper's batch-norm classifier is far from a KKT point, so its
-conditions do not single out its training images, and no generator can find them. This notebook
-builds a classifier that **is** at a KKT point — exactly, in finite time — and shows the central claim
-on images: a generator trained from the frozen classifier alone, with no data, draws the classifier's
-training digits. Then it maps where that stops working.
-
-**What you will learn**
-
-1. Why weight decay puts a classifier *exactly* in the KKT form, with multipliers you can write
-   down: $\mu_{ij} = p_{ij}/(n\,\mathrm{wd})$ (Buzaglo et al. 2023).
-2. That a multi-class max-margin problem has one constraint per **wrong class**, and what that changes
-   in the KKT residual and in the generator's loss.
-3. How to watch a classifier reach its stationary point, for three training rules.
-4. GBC and free particles (Haim et al. 2022) recovering the training images, judged by two evaluators,
-   train-on-synthetic/test-on-real accuracy, Fréchet distance and the calibrated recovery share.
-5. A measured map: recovery share against the number of training images.
-
-**Prerequisites**: notebooks 02 (KKT conditions), 04 (the losses, α) and 05 (the MNIST pipeline and
-its metrics).
-
-**Run time** on one CPU thread: about 15 minutes in full mode (the stored outputs; the map's points are
-cached in `outputs/cache/recovery-map` and reused, about 25 minutes more without them), about two
-minutes with `GBC_FAST=1` (tiny sizes, the same cells and checks, meaningless numbers). No GPU needed.
-
-The same runs from the command line:
-
-```
-gbc-teach mnist --seed 0 --out outputs/mnist                 # the recovery profile (this notebook, §4)
-gbc-teach recovery-map --ns 1,2,5,10 --out outputs/recovery-map   # the map (§6)
-gbc-teach mnist --profile paper --out outputs/mnist-paper    # the paper's 500-image BN classifier (§7)
-```
-""")
-
-code(r"""
+# %%
 import os
 import time
 from dataclasses import replace
@@ -73,9 +76,8 @@ plt.rcParams["figure.dpi"] = 80
 torch.set_num_threads(1)
 torch.set_flush_denormal(True)
 print(f"torch {torch.__version__} on CPU, {torch.get_num_threads()} thread")
-""")
 
-code(r"""
+# %% tags=["parameters"]
 FAST = os.environ.get("GBC_FAST") == "1"
 SEED = 0
 CFG = mnist_config.MnistConfig.recovery(fast=FAST)
@@ -84,28 +86,26 @@ REL_STEPS = 300 if FAST else 3000  # the relative rule of notebooks 02/05, for c
 print(f"FAST={FAST}: {CFG.n_per_class} training image(s) a class, classifier width {CFG.width}, "
       f"{CFG.clf_steps} Adam + {CFG.clf_lbfgs} L-BFGS steps, {CFG.gen_steps} GBC / "
       f"{CFG.particle_steps} particle steps; map over n = {[10 * n for n in NS]}")
-""")
 
-md(r"""
-## 1. Weight decay writes θ as a combination of per-image gradients
+# %% [markdown]
+# ## 1. Weight decay writes θ as a combination of per-image gradients
+#
+# Train with cross-entropy and weight decay,
+# $$\min_\theta\; \frac1n\sum_i \mathrm{CE}(f(x_i;\theta), y_i) + \frac{\mathrm{wd}}2\|\theta\|^2 .$$
+# The gradient of one cross-entropy term is a softmax-weighted sum over the wrong classes,
+# $$-\nabla_\theta \mathrm{CE}_i = \nabla_\theta \log p_{y_i}(x_i) = \sum_{j\neq y_i} p_{ij}\,\nabla_\theta\big(f_{y_i} - f_j\big)(x_i),$$
+# so at a stationary point, $\mathrm{wd}\,\theta = -\nabla L$ reads
+# $$\theta = \sum_i \sum_{j\neq y_i} \mu_{ij}\,\nabla_\theta\big(f_{y_i}-f_j\big)(x_i), \qquad \mu_{ij} = \frac{p_{ij}}{n\,\mathrm{wd}} \ge 0 .$$
+# This is the stationarity condition of the **multi-class** max-margin problem (one constraint
+# $f_{y_i} - f_j \ge 1$ for every wrong class $j$, notebook 02), with Π = every tensor and
+# multipliers that are *known* rather than fitted — largest for the images the classifier is least sure
+# of. It needs no homogeneity and no Λ, and it holds after finitely many steps, not only in the limit.
+#
+# Two residuals measure the same thing: $\|\theta - \sum\mu_{ij}\nabla(f_y - f_j)\|/\|\theta\|$ with the
+# predicted μ, and $\|\nabla L + \mathrm{wd}\,\theta\|/\|\mathrm{wd}\,\theta\|$. They agree for *any* θ,
+# trained or not — a check of the identity above:
 
-Train with cross-entropy and weight decay,
-$$\min_\theta\; \frac1n\sum_i \mathrm{CE}(f(x_i;\theta), y_i) + \frac{\mathrm{wd}}2\|\theta\|^2 .$$
-The gradient of one cross-entropy term is a softmax-weighted sum over the wrong classes,
-$$-\nabla_\theta \mathrm{CE}_i = \nabla_\theta \log p_{y_i}(x_i) = \sum_{j\neq y_i} p_{ij}\,\nabla_\theta\big(f_{y_i} - f_j\big)(x_i),$$
-so at a stationary point, $\mathrm{wd}\,\theta = -\nabla L$ reads
-$$\theta = \sum_i \sum_{j\neq y_i} \mu_{ij}\,\nabla_\theta\big(f_{y_i}-f_j\big)(x_i), \qquad \mu_{ij} = \frac{p_{ij}}{n\,\mathrm{wd}} \ge 0 .$$
-This is the stationarity condition of the **multi-class** max-margin problem (one constraint
-$f_{y_i} - f_j \ge 1$ for every wrong class $j$, notebook 02), with Π = every tensor and
-multipliers that are *known* rather than fitted — largest for the images the classifier is least sure
-of. It needs no homogeneity and no Λ, and it holds after finitely many steps, not only in the limit.
-
-Two residuals measure the same thing: $\|\theta - \sum\mu_{ij}\nabla(f_y - f_j)\|/\|\theta\|$ with the
-predicted μ, and $\|\nabla L + \mathrm{wd}\,\theta\|/\|\mathrm{wd}\,\theta\|$. They agree for *any* θ,
-trained or not — a check of the identity above:
-""")
-
-code(r"""
+# %%
 data = mnist.load_data()
 split, cfg_used = mnist.mnist_split(data.labels, CFG, SEED)
 X = gdata.to_float_images(data.images[split["train"]])
@@ -117,24 +117,23 @@ a = kkt.kkt_residual_with(net, X, y, kkt.wd_multipliers(net, X, y, CFG.wd))
 b = training.wd_residual(net, X, y, CFG.wd)
 print(f"with the predicted multipliers: {a:.6f}   ‖∇L + wd·θ‖/‖wd·θ‖: {b:.6f}")
 assert abs(a - b) <= 1e-4 * b  # the identity, to float32 rounding
-""")
 
-md(r"""
-## 2. Watch the residual fall, for three training rules
 
-All three on the same 10 images from the same start (784-256-256-10, a bias in the first layer only):
+# %% [markdown]
+# ## 2. Watch the residual fall, for three training rules
+#
+# All three on the same 10 images from the same start (784-256-256-10, a bias in the first layer only):
+#
+# * **weight decay, smooth** (`MnistConfig.recovery()`): softplus(10·x)/10 — a ReLU rounded off at 0.1 —
+#   Adam, then L-BFGS on the objective above;
+# * **weight decay, ReLU**: the same with ReLU;
+# * **relative steps, homogeneous ReLU** (notebooks 02 and 05 §8): no weight decay, no biases; the
+#   classifier approaches the max-margin direction only in the limit.
+#
+# For each we record the KKT residual of an NNLS fit with one constraint per (image, wrong class)
+# pair — the one measure that applies to every rule — and, for weight decay, the stationarity residual.
 
-* **weight decay, smooth** (`MnistConfig.recovery()`): softplus(10·x)/10 — a ReLU rounded off at 0.1 —
-  Adam, then L-BFGS on the objective above;
-* **weight decay, ReLU**: the same with ReLU;
-* **relative steps, homogeneous ReLU** (notebooks 02 and 05 §8): no weight decay, no biases; the
-  classifier approaches the max-margin direction only in the limit.
-
-For each we record the KKT residual of an NNLS fit with one constraint per (image, wrong class)
-pair — the one measure that applies to every rule — and, for weight decay, the stationarity residual.
-""")
-
-code(r"""
+# %%
 def kkt_pairs(model):
     return kkt.kkt_fit(model, X, y, pairs=True, chunk=CFG.kkt_chunk).residual
 
@@ -162,9 +161,8 @@ for name, r in runs.items():
     r["kkt_pairs"] = kkt_pairs(r["model"])
     print(f"{name:22s} {r['seconds']:5.0f} s   train acc {r['hist']['train_acc'][-1]:.2f}   "
           f"KKT residual (pairs) {r['kkt_pairs']:.4f}")
-""")
 
-code(r"""
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
 for name, r in runs.items():
     h = r["hist"]
@@ -185,9 +183,8 @@ axes[1].set(xlabel="step", ylabel="KKT residual, pairs (NNLS)",
 for ax in axes:
     ax.legend(fontsize=8)
 fig.tight_layout()
-""")
 
-code(r"""
+# %%
 smooth, relu = runs["weight decay, smooth"], runs["weight decay, ReLU"]
 display(Markdown(
     f"With the smooth activation L-BFGS takes the stationarity residual to "
@@ -198,17 +195,15 @@ display(Markdown(
     f"**{smooth['kkt_pairs']:.4f}** for the smooth weight-decay net."))
 assert smooth["hist"]["train_acc"][-1] == 1.0
 assert smooth["kkt_pairs"] < runs["relative steps, ReLU"]["kkt_pairs"]
-""")
 
-md(r"""
-## 3. One constraint per image, or one per wrong class?
+# %% [markdown]
+# ## 3. One constraint per image, or one per wrong class?
+#
+# The paper writes the KKT conditions with $q = f_y - \max_{j\ne y} f_j$: one constraint, one multiplier
+# per image. The max-margin problem has a constraint per *wrong class*, and weight decay's θ uses all of
+# them, weighted by $p_{ij}$. An NNLS fit restricted to the closest wrong class cannot express that θ:
 
-The paper writes the KKT conditions with $q = f_y - \max_{j\ne y} f_j$: one constraint, one multiplier
-per image. The max-margin problem has a constraint per *wrong class*, and weight decay's θ uses all of
-them, weighted by $p_{ij}$. An NNLS fit restricted to the closest wrong class cannot express that θ:
-""")
-
-code(r"""
+# %%
 model = smooth["model"]
 diag = kkt.wd_diagnostics(model, X, y, CFG.wd, chunk=CFG.kkt_chunk)
 fit = kkt.kkt_fit(model, X, y, pairs=True, chunk=CFG.kkt_chunk)
@@ -223,19 +218,17 @@ ax.set(xlabel="predicted μ_i = Σ_j p_ij / (n·wd)", ylabel="NNLS μ_i (pairs)"
        title="multipliers per image")
 assert diag["kkt_residual_pairs"] < diag["kkt_residual_per_image"]
 assert diag["mu_correlation"] > 0.9
-""")
 
-md(r"""
-So the generator's stationarity term should contain the same sum. With `stat_form="pairs"` the
-GBC objective uses
-$$v = \mathbb E_{x\sim G}\Big[\sum_{j\ne y} p_j(x)\,\nabla_\theta (f_y - f_j)(x)\Big]
-     = \mathbb E_{x\sim G}\big[\nabla_\theta \log p_y(x)\big],\qquad
-L_{\rm stat} = 1 - \cos^2(\theta, v),$$
-with Π = every tensor and no $q_{\min}$ at all: the weights come with $x$. The training images make
-it vanish; fresh digits of the same classes do not — the conditions single the training set out:
-""")
+# %% [markdown]
+# So the generator's stationarity term should contain the same sum. With `stat_form="pairs"` the
+# GBC objective uses
+# $$v = \mathbb E_{x\sim G}\Big[\sum_{j\ne y} p_j(x)\,\nabla_\theta (f_y - f_j)(x)\Big]
+#      = \mathbb E_{x\sim G}\big[\nabla_\theta \log p_y(x)\big],\qquad
+# L_{\rm stat} = 1 - \cos^2(\theta, v),$$
+# with Π = every tensor and no $q_{\min}$ at all: the weights come with $x$. The training images make
+# it vanish; fresh digits of the same classes do not — the conditions single the training set out:
 
-code(r"""
+# %%
 pool = gdata.to_float_images(data.images[split["pool_b"]][:len(y) * 5])
 pool_y = torch.from_numpy(data.labels[split["pool_b"]][:len(y) * 5]).long()
 rows = []
@@ -247,36 +240,33 @@ for form in ("q", "pairs"):
     rows.append(f"| `{form}` | {L_train:.5f} | {L_fresh:.3f} |")
 display(Markdown("| stat_form | L_stat of the training images | of fresh digits (5 sets) |\n|---|---|---|\n"
                  + "\n".join(rows)))
-""")
 
-md(r"""
-## 4. The experiment: GBC and particles on the 10-image classifier
+# %% [markdown]
+# ## 4. The experiment: GBC and particles on the 10-image classifier
+#
+# `mnist.run_mnist(SEED, MnistConfig.recovery())` — what `gbc-teach mnist` runs — trains the smooth
+# weight-decay classifier of §2 and, on the frozen classifier:
+#
+# * **GBC**: the conv generator of notebook 05, one discrete code per training image, the pairs
+#   stationarity loss, 3,000 Adam steps;
+# * **particles**: one free image per training image, started black, the *same* loss, projected back to
+#   $[0,1]$ after each step — a generator with the network taken out;
+# * **naive**: a generator that only maximizes the margin.
+#
+# Each set is judged by the evaluator of notebook 05, a **second evaluator** of another design (global
+# average pooling, stronger augmentation), **train-on-synthetic/test-on-real** accuracy (a fresh MLP
+# trained on the samples, tested on 3,000 real digits), Fréchet distance, diversity, and the recovery
+# share against a fresh real pool of the same size as the generated set. The row `train_images` is
+# the classifier's training set judged the same way: the score of a perfect recovery.
 
-`mnist.run_mnist(SEED, MnistConfig.recovery())` — what `gbc-teach mnist` runs — trains the smooth
-weight-decay classifier of §2 and, on the frozen classifier:
-
-* **GBC**: the conv generator of notebook 05, one discrete code per training image, the pairs
-  stationarity loss, 3,000 Adam steps;
-* **particles**: one free image per training image, started black, the *same* loss, projected back to
-  $[0,1]$ after each step — a generator with the network taken out;
-* **naive**: a generator that only maximizes the margin.
-
-Each set is judged by the evaluator of notebook 05, a **second evaluator** of another design (global
-average pooling, stronger augmentation), **train-on-synthetic/test-on-real** accuracy (a fresh MLP
-trained on the samples, tested on 3,000 real digits), Fréchet distance, diversity, and the recovery
-share against a fresh real pool of the same size as the generated set. The row `train_images` is
-the classifier's training set judged the same way: the score of a perfect recovery.
-""")
-
-code(r"""
+# %%
 t0 = time.perf_counter()
 res = mnist.run_mnist(SEED, CFG)
 m = res["metrics"]
 print(f"done in {time.perf_counter() - t0:.0f} s")
 display(Markdown(reports.markdown_table(m)))
-""")
 
-code(r"""
+# %%
 fig, axes = plt.subplots(1, 4, figsize=(16, 4.6))
 order = torch.argsort(y, stable=True)
 plots.image_grid(X[order], y[order], nrow=len(y) // 10, ax=axes[0])
@@ -287,14 +277,12 @@ for ax, name in zip(axes[1:], ("gbc", "particles", "naive")):
     plots.image_grid(x_s[keep], y_s[keep], ax=ax)
     ax.set_title(f"{name}: {m[name]['ssim_recovery_share']:.2f} recovered (SSIM)")
 fig.tight_layout()
-""")
 
-code(r"""
+# %%
 x_g, y_g = res["samples"]["gbc"]
 recovery_plots.nearest_figure(X, y, x_g, y_g, per_class=1, label="GBC");
-""")
 
-code(r"""
+# %%
 display(Markdown(reports.targets_markdown(m, reports.recovery_target_rows(m))))
 g = m["gbc"]
 display(Markdown(
@@ -312,41 +300,36 @@ display(Markdown(
     f"cap what any copy can score."))
 if not FAST:
     assert g["ssim_recovery_share"] >= 0.6 and m["particles"]["ssim_recovery_share"] >= 0.6
-""")
 
-md(r"""
-## 5. Why a generator and not just particles?
+# %% [markdown]
+# ## 5. Why a generator and not just particles?
+#
+# Both minimize the same loss and both recover the ten images. The difference is what else they can
+# do: particles are exactly $n$ points and need $n$ (they cannot be asked for more samples, and
+# their count must be right); the generator shares one network across codes and noise, so it can be
+# sampled at will and its architecture is a prior (smooth strokes, black background). Look at the
+# final losses:
 
-Both minimize the same loss and both recover the ten images. The difference is what else they can
-do: particles are exactly $n$ points and need $n$ (they cannot be asked for more samples, and
-their count must be right); the generator shares one network across codes and noise, so it can be
-sampled at will and its architecture is a prior (smooth strokes, black background). Look at the
-final losses:
-""")
-
-code(r"""
+# %%
 for name in ("gbc", "particles"):
     print(f"{name:10s} final L_stat {m[name]['final_losses']['L_stat']:.5f}   "
           f"seconds {m[name]['train_seconds']:.0f}")
 print(f"training images: L_stat {m['classifier']['L_stat_of_train_images']:.5f}")
-""")
 
-md(r"""
-## 6. The map: recovery against the number of training images
+# %% [markdown]
+# ## 6. The map: recovery against the number of training images
+#
+# The same recipe at 10, 20, 50 and 100 training images (`recovery.recovery_map`; the GBC generator gets
+# one code per training image). Each point trains its own classifier; the twin axis shows its
+# stationarity residual.
 
-The same recipe at 10, 20, 50 and 100 training images (`recovery.recovery_map`; the GBC generator gets
-one code per training image). Each point trains its own classifier; the twin axis shows its
-stationarity residual.
-""")
-
-code(r"""
+# %%
 t0 = time.perf_counter()
 rmap = recovery.recovery_map(NS, SEED, CFG, cache=os.path.join(os.environ.get("GBC_CACHE_DIR", "outputs/cache"), "recovery-map"))
 print(f"{time.perf_counter() - t0:.0f} s")
 recovery_plots.plot_recovery_map(rmap);
-""")
 
-code(r"""
+# %%
 display(Markdown(recovery.map_markdown(rmap)))
 rows = ["| n | L_stat of the training images | GBC's final L_stat | particles' final L_stat |",
         "|---|---|---|---|"]
@@ -368,52 +351,45 @@ display(Markdown(
        if all(worse) else
        f"At {sum(worse)} of {len(worse)} points the methods stop above the training images' loss; "
        f"elsewhere they found images that fit θ as well as the training set.")))
-""")
 
-md(r"""
-## 7. The paper's setting beside it
+# %% [markdown]
+# ## 7. The paper's setting beside it
+#
+# For comparison, the same judges on notebook 05's classifier: 500 images, batch norm, relative steps
+# (`gbc-teach mnist --profile paper`).
 
-For comparison, the same judges on notebook 05's classifier: 500 images, batch norm, relative steps
-(`gbc-teach mnist --profile paper`).
-""")
-
-code(r"""
+# %%
 cfg_paper = mnist_config.MnistConfig.fast() if FAST else mnist_config.MnistConfig()
 t0 = time.perf_counter()
 m_paper = mnist.run_mnist(SEED, cfg_paper)["metrics"]
 print(f"done in {time.perf_counter() - t0:.0f} s; KKT residual {m_paper['classifier']['kkt_residual']:.3f}")
 display(Markdown(reports.markdown_table(m_paper)))
-""")
 
-md(r"""
-## Summary
-
-* A classifier trained with weight decay is, at its stationary point, *exactly* in the KKT form of
-  the multi-class max-margin problem, with multipliers $p_{ij}/(n\,\mathrm{wd})$ and Π = every tensor.
-  A smooth activation and L-BFGS reach that point to a small residual in about a minute.
-* The KKT conditions have one multiplier per (image, wrong class); fitting one per image leaves a
-  large residual even at an exact stationary point.
-* With the matching stationarity loss, GBC and free particles give back every one of 10 training
-  images. Recovery falls quickly with the number of images: a copy of the training set is what the
-  conditions ask for, and gradient descent finds it only while the set is small.
-* Judging samples needs more than one evaluator: recovered training images are digits to both
-  evaluators, yet as a data set they are only ten images (low TSTR, high Fréchet).
-
-## Exercises
-
-1. **The activation.** Rerun §4 with `replace(CFG, act="relu")` (the ReLU weight-decay net of §2).
-   How much of the recovery survives the stalled residual? Try `surrogate_a=20` (ReLU's derivative
-   replaced by a sigmoid in the backward pass only).
-2. **More codes than images.** Give GBC `n_codes=2` at one image a class. Do the code weights π(c|y)
-   learn to put the mass on one code, or do both codes land on the same image?
-3. **Width.** On the map, the classifier has 269k parameters whatever n is. Rerun the point n = 50 with
-   `width=1000`: does a bigger net give more images back?
-4. **Binary.** Haim et al. reconstruct from a binary (odd/even) classifier. Write the pairs form for one
-   logit ($p$ becomes σ(−y f)) and compare recovery at n = 20.
-5. *Open-ended.* The blends of §6 have higher L_stat than the training images. Design an optimizer
-   (restarts selected by L_stat, noise, coarse-to-fine, more particles than images) that escapes
-   them, and measure how far it moves the map.
-""")
-
-if __name__ == "__main__":
-    NB.main(needs_gpu=False, fast_minutes=2, full_minutes=15)
+# %% [markdown]
+# ## Summary
+#
+# * A classifier trained with weight decay is, at its stationary point, *exactly* in the KKT form of
+#   the multi-class max-margin problem, with multipliers $p_{ij}/(n\,\mathrm{wd})$ and Π = every tensor.
+#   A smooth activation and L-BFGS reach that point to a small residual in about a minute.
+# * The KKT conditions have one multiplier per (image, wrong class); fitting one per image leaves a
+#   large residual even at an exact stationary point.
+# * With the matching stationarity loss, GBC and free particles give back every one of 10 training
+#   images. Recovery falls quickly with the number of images: a copy of the training set is what the
+#   conditions ask for, and gradient descent finds it only while the set is small.
+# * Judging samples needs more than one evaluator: recovered training images are digits to both
+#   evaluators, yet as a data set they are only ten images (low TSTR, high Fréchet).
+#
+# ## Exercises
+#
+# 1. **The activation.** Rerun §4 with `replace(CFG, act="relu")` (the ReLU weight-decay net of §2).
+#    How much of the recovery survives the stalled residual? Try `surrogate_a=20` (ReLU's derivative
+#    replaced by a sigmoid in the backward pass only).
+# 2. **More codes than images.** Give GBC `n_codes=2` at one image a class. Do the code weights π(c|y)
+#    learn to put the mass on one code, or do both codes land on the same image?
+# 3. **Width.** On the map, the classifier has 269k parameters whatever n is. Rerun the point n = 50 with
+#    `width=1000`: does a bigger net give more images back?
+# 4. **Binary.** Haim et al. reconstruct from a binary (odd/even) classifier. Write the pairs form for one
+#    logit ($p$ becomes σ(−y f)) and compare recovery at n = 20.
+# 5. *Open-ended.* The blends of §6 have higher L_stat than the training images. Design an optimizer
+#    (restarts selected by L_stat, noise, coarse-to-fine, more particles than images) that escapes
+#    them, and measure how far it moves the map.
