@@ -254,9 +254,6 @@ fig.tight_layout()
 #   contest by L2 distance.
 # * `frechet`: Fréchet distance to `pool_c` in the evaluator's penultimate features (lower is more
 #   realistic). `diversity`: mean pairwise distance within a class.
-#
-# (The `LinAlgWarning` printed by the run above comes from the Fréchet distance of a sample set whose
-# features span few directions — a low-diversity set; the distance is still computed.)
 
 # %%
 display(Markdown(reports.markdown_table(m)))
@@ -400,23 +397,26 @@ print(verdict)
 print(f"fresh real digits get L_stat {L['fresh real, pool_a']:.3f} vs {L_train:.3f} for the training images")
 
 # %% [markdown]
-# **Reading it** (the numbers quoted are those of the stored full run; check them against yours).
-#
-# 1. The training images themselves leave much of $\|\Pi\theta\|^2$ unexplained: $L_{\rm stat}$ ≈ 0.64,
-#    in line with the KKT residual of §3 (the KKT fit may weight the images freely, so its residual²,
-#    0.59, is a little lower). This classifier was not trained to a KKT point: ReLU, batch norm and 600
-#    full-batch steps separate the 500 images with large, nearly equal margins, but leave θ's direction
-#    short of a max-margin one.
-# 2. The conditions *do* carry information about the training set: fresh real digits score
-#    $L_{\rm stat}$ ≈ 0.96, the training images ≈ 0.64. A generator that reproduced the training images
-#    would be far better than one that drew other real digits.
-# 3. But the training images are not the *optimum*: the GBC samples reach $L_{\rm stat}$ ≈ 0.55, lower
-#    than the training images, with images that look nothing like them (SSIM recovery 0, low diversity).
-#    Far from a KKT point, $\Pi\theta$ is a direction that unnatural images explain better than the real
-#    training set, and the generator, doing its job on the loss, goes there. Nothing in the loss asks for
-#    natural-looking images; only the premise "θ is a KKT point of this data" would have tied the optimum
-#    to the training set.
-#
+# **Reading it** (the numbers are this run's).
+
+# %%
+L_fresh, r2 = L["fresh real, pool_a"], clf["kkt_residual"] ** 2
+display(Markdown(f"""
+1. The training images themselves leave much of $\\|\\Pi\\theta\\|^2$ unexplained: $L_{{\\rm stat}}$ = {L_train:.2f},
+   in line with the KKT residual of §3 (the KKT fit may weight the images freely, so its residual²,
+   {r2:.2f}, is {"lower" if r2 < L_train else "no lower"}). This classifier was not trained to a KKT point: ReLU, batch norm
+   and {cfg_run.clf_steps} full-batch steps separate the training images with large, nearly equal margins, but leave θ's
+   direction short of a max-margin one.
+2. The conditions {"*do*" if L_train < L_fresh else "do *not*"} carry information about the training set: fresh real digits score
+   $L_{{\\rm stat}}$ = {L_fresh:.2f}, the training images {L_train:.2f}.
+3. The GBC samples reach $L_{{\\rm stat}}$ = {L_gbc:.2f}, {"lower than the training images, with images that look nothing like them" if L_gbc < L_train else "not yet below the training images"}
+   (SSIM recovery share {m["gbc"]["ssim_recovery_share"]:.2f}, diversity {m["gbc"]["diversity"]:.2f} against {m["real"]["diversity"]:.2f} for real digits).
+   Far from a KKT point, $\\Pi\\theta$ can be a direction that unnatural images explain better than the real
+   training set, and the generator, doing its job on the loss, goes there. Nothing in the loss asks for
+   natural-looking images; only the premise "θ is a KKT point of this data" ties the optimum to the training set.
+"""))
+
+# %% [markdown]
 # So the bottleneck is the classifier's distance from a KKT point, not the generator's capacity or
 # training. In notebook 02's toy, relu² and long relative-step training brought the residual to a few
 # percent; the paper's GPU runs train the classifier much longer (exercises 1–3, 5).
@@ -481,14 +481,20 @@ print(f"GBC evaluator accuracy: homogeneous classifier {m_h['gbc']['evaluator_ac
       f"BN classifier {m['gbc']['evaluator_accuracy']:.3f}")
 
 # %% [markdown]
-# **Reading it** (stored full run). With the classifier closer to a KKT point, the same generator and
-# losses produce digits the evaluator mostly recognizes (evaluator accuracy 0.87 against 0.63 on the BN
-# classifier, Fréchet roughly halved, diversity more than doubled), well above the naive generator on the
-# same classifier — and the GBC samples no longer beat the training images on $L_{\rm stat}$. It is still
-# not recovery: the samples are sparse, stroke-like versions of each class and win the SSIM / L2 contest
-# against fresh digits for almost no training image. The KKT residual (≈ 0.5) is still far from 0, and
-# 3× more steps did not lower it (FINDINGS.md §4); what would (exercise 5) is the open question this
-# notebook leaves.
+# **Reading it.**
+
+# %%
+g_h, g_bn = m_h["gbc"], m["gbc"]
+display(Markdown(f"""
+With the classifier closer to a KKT point (KKT residual {clf_h["kkt_residual"]:.2f} against {clf["kkt_residual"]:.2f}), the same
+generator and losses give evaluator accuracy {g_h["evaluator_accuracy"]:.2f} against {g_bn["evaluator_accuracy"]:.2f} on the BN classifier
+(Fréchet {g_h["frechet"]:.0f} against {g_bn["frechet"]:.0f}, diversity {g_h["diversity"]:.2f} against {g_bn["diversity"]:.2f}; the naive generator on the
+same classifier: {m_h["naive"]["evaluator_accuracy"]:.2f}), and the GBC samples
+{"no longer beat" if L_h["GBC samples"] >= L_h["training images"] else "still beat"} the training images on $L_{{\\rm stat}}$
+({L_h["GBC samples"]:.2f} against {L_h["training images"]:.2f}). It is still not recovery: the SSIM recovery share is
+{g_h["ssim_recovery_share"]:.2f} (fresh real digits: about 0.5). The KKT residual is still far from 0, and 3× more steps
+did not lower it (FINDINGS.md §4); notebook 05b trains a classifier that reaches its KKT form and gets its training images back.
+"""))
 
 # %% [markdown]
 # ## Summary
@@ -516,8 +522,8 @@ print(f"GBC evaluator accuracy: homogeneous classifier {m_h['gbc']['evaluator_ac
 #    Plot the KKT residual against `clf_steps` for a few values. Is it still falling at the end?
 # 3. **The paper profile.** On a GPU: `gbc-teach mnist --paper --device cuda` (784-512-512-10, 3,000
 #    classifier steps, 20,000 generator steps; about 5 minutes on an H100). Which of the targets of §6
-#    does it meet? Predict first whether 20× more generator steps help, given §5's 1000-vs-2000-step
-#    numbers; our measured answer is in `FINDINGS.md` §5.
+#    does it meet? Predict first whether 20× more generator steps help; the measured answer is in
+#    `FINDINGS.md` §5.
 # 4. **The gauge.** Set `CFG = mnist_config.MnistConfig(gbc_bn_mode="eval", gauge="none")` so the GBC loss sees
 #    the deployed classifier. What happens to the raw samples and to the KKT reasoning (whose conditions
 #    are they)?
