@@ -238,11 +238,15 @@ for pairs, a in checks.items():
 a = checks[True]
 assert abs(a["alpha_ls"] / alpha_ls - 1) < 1e-6 and abs(a["alpha_kkt"] / alpha_kkt - 1) < 1e-6  # same numbers
 
+# %%
+per_point, per_pair = checks[False], checks[True]
+display(Markdown(
+    f"With one constraint per point the fit is {per_point['residual'] / per_pair['residual']:.0f} times worse "
+    f"(residual {per_point['residual']:.3f} against {per_pair['residual']:.4f}), and it must put weight on "
+    f"points well above the margin (up to {per_point['slack_max']:.1f} q_min): the points near a triple "
+    "junction need both pair gradients. From here on, the support vectors and p come from the pair fit."))
+
 # %% [markdown]
-# With one constraint per point the fit is several times worse, and it must put weight on points
-# well above the margin (up to ~2 q_min): the points near a triple junction need both pair gradients.
-# From here on, the support vectors and p come from the pair fit.
-#
 # ## 3. The stationarity loss
 #
 # A generator cannot know μ; it *is* the distribution. Replace p by the generator's distribution
@@ -332,7 +336,7 @@ q_points = margin(model(data.X), data.y).detach()
 # U with the training points placed at their $t$ (area ∝ μ: the support vectors sit at $t = 0$ when
 # $q_{\min}$ is right). Right: where the generator's weighted margins landed. A $q_{\min}$ that is
 # too large puts the support vectors on the steep infeasible side, and the loss pushes samples
-# *away* from them, out to larger margins. (Headless, e.g. in CI, the cell draws the static figure.)
+# *away* from them, out to larger margins. (Where no slider can be shown, e.g. on GitHub, the cell draws the static figure.)
 
 # %%
 def plot_u(kappa=CFG.kappa, qmin_factor=1.0):
@@ -473,14 +477,19 @@ def plot_wrong_alpha(factor="all"):
 widgets.interactive_or_static(plot_wrong_alpha, {"factor": "all"}, factor=["all", *ALPHA_FACTORS])
 
 
+# %%
+small, right, large = (wrong[f] for f in (min(ALPHA_FACTORS), 1.0, max(ALPHA_FACTORS)))
+display(Markdown(
+    r"Too small an α ($q_{\min}$ too large) pushes the samples outward, away from the boundary and from "
+    "the support vectors, into the class interiors: precision stays high, recall falls. Too large an α "
+    r"($q_{\min}$ too small) asks for margins the classifier only has next to its decision boundaries, "
+    "far from every training point: recall *and* precision fall. Only near the right α do the samples sit "
+    f"on the level line through the support vectors. (Recall / precision: {small['sv_recall']:.2f} / "
+    f"{small['precision']:.2f} at α/{1 / min(ALPHA_FACTORS):g}, {right['sv_recall']:.2f} / "
+    f"{right['precision']:.2f} at α_KKT, {large['sv_recall']:.2f} / {large['precision']:.2f} at "
+    f"{max(ALPHA_FACTORS):g}α; the printed numbers above give the rest.)"))
+
 # %% [markdown]
-# Too small an α ($q_{\min}$ too large) pushes the samples outward, away from the boundary and from
-# the support vectors, into the class interiors: precision stays high, recall falls. Too large an α
-# ($q_{\min}$ too small) asks for margins the classifier only has next to its decision boundaries,
-# far from every training point: recall *and* precision fall. Only near the right α do the samples sit
-# on the level line through the support vectors. (In the stored full run: recall 0.09 at α/4, 0.00 at
-# 4α; see the printed numbers above for the rest.)
-#
 # ## 6. Why α is learned
 #
 # So α matters, and it cannot be computed: $\alpha = \lambda_{\max}\|\Pi\theta\|^2/q_{\min}$ needs the training
@@ -582,41 +591,75 @@ ax.set(xlim=(0, 1), xlabel="mean over seeds (dots: recall per seed)", title="abl
 ax.legend(loc="lower right", fontsize=8)
 fig.tight_layout()
 
+# %%
+KEYS = ["none", "tied", "free", "mean", "learned", "no_class_weights", "one_code", "init_1", "relu", "relu_surrogate"]
+row = dict(zip(KEYS, summary))  # the rows of ablation.VARIANTS, in order (checked above)
+
+
+def seeds_better(a, b):
+    """On how many seeds variant a recovers at least as many support vectors as variant b."""
+    return sum(x >= y for x, y in zip(row[a]["recall_per_seed"], row[b]["recall_per_seed"]))
+
+
+n_seeds = len(ABL_SEEDS)
+of_seeds = f"of {n_seeds} seed{'s' if n_seeds > 1 else ''}"
+free, tied, none = row["free"], row["tied"], row["none"]
+bullets = [
+    rf"*Tied $q_{{\min}}$* fails as §5 predicts: its estimate ends {tied['q_min_ratio']:.1f}× the true "
+    r"$q_{\min}$, the samples move to large margins, into the class interiors — SV recall collapses "
+    f"({tied['sv_recall']:.2f}) while precision stays high ({tied['precision']:.2f}: the samples are in the "
+    "right class, just not on the margin).",
+    rf"*Free $q_{{\min}}$* (the default) drifts much less ({free['q_min_ratio']:.2f}×) and recovers "
+    f"{free['sv_recall']:.0%} of the support vectors. *Stationarity only* recovers {none['sv_recall']:.0%} "
+    "on this toy — there is nothing to drift — with more samples off the training points (precision "
+    f"{none['precision']:.2f} against {free['precision']:.2f}).",
+    r"$q_{\min} = \mathbb E_w[q]$ (`'mean'`) collapses: a target that follows the samples is met by *any* "
+    "set of equal margins, and the generator finds one at a negative margin (misclassified samples, "
+    rf"$\langle\Pi\theta, v\rangle < 0$, $L_{{\rm stat}}$ = {row['mean']['L_stat']:.2f}; recall "
+    f"{row['mean']['sv_recall']:.2f}).",
+    f"*Closed-form α* against learned α: recall {free['sv_recall']:.2f} against "
+    f"{row['learned']['sv_recall']:.2f}, at least as high on {seeds_better('free', 'learned')} {of_seeds} "
+    "(the learned one lags behind $v$).",
+    r"*Class weights* matter most after the $q_{\min}$ choice: without them recall falls from "
+    f"{free['sv_recall']:.2f} to {row['no_class_weights']['sv_recall']:.2f} and the "
+    rf"$q_{{\min}}$ estimate drifts to {row['no_class_weights']['q_min_ratio']:.2f}× (the prior over "
+    "classes is part of p).",
+    f"*One code per class* (`n_codes=1`) recovers {row['one_code']['sv_recall']:.2f} against "
+    f"{free['sv_recall']:.2f} with eight; differences of ±0.1 in recall are one support vector on one "
+    "seed — within seed noise.",
+    f"*Initial scale ×1.0* gives a KKT residual of {row['init_1']['kkt_residual']:.3f} against "
+    f"{free['kkt_residual']:.3f} at ×0.1 (the relative-step rule forgets the init) and recall "
+    f"{row['init_1']['sv_recall']:.2f} against {free['sv_recall']:.2f}.",
+    f"A *ReLU classifier* ends with a KKT residual {row['relu']['kkt_residual'] / free['kkt_residual']:.0f}× "
+    f"that of relu² under the same training, and recall {row['relu']['sv_recall']:.2f}; the surrogate "
+    f"gradient (a = 3) gives {row['relu_surrogate']['sv_recall']:.2f} on average, at least as much on "
+    f"{seeds_better('relu_surrogate', 'relu')} {of_seeds}.",
+]
+mode = "fast mode: far fewer steps, so the words, written for the full run, need not fit" if FAST else "full mode"
+seed_list = ", ".join(map(str, abl["seeds"]))
+display(Markdown(f"**Reading the table** (seed{'s' if n_seeds > 1 else ''} {seed_list}, {mode}).\n\n"
+                 + "\n".join(f"* {b}" for b in bullets)))
+
 # %% [markdown]
-# **Reading the table** (the stored full run, seeds 0–2; fast mode trains far fewer steps on one seed).
-#
-# * *Tied $q_{\min}$* fails as §5 predicts: its estimate ends about 2.5× above the true $q_{\min}$, the
-#   samples move to large margins, into the class interiors — SV recall collapses (0.07) while
-#   precision stays high (the samples are in the right class, just not on the margin).
-# * *Free $q_{\min}$* (the default) drifts much less (≈1.3×) and recovers about three quarters of the
-#   support vectors. *Stationarity only* recovers as many on this toy — there is nothing to drift — at
-#   the price of more samples off the training points (lower precision).
-# * $q_{\min} = \mathbb E_w[q]$ (`'mean'`) collapses: a target that follows the samples is met by *any* set of
-#   equal margins, and the generator finds one at a negative margin (misclassified samples,
-#   $\langle\Pi\theta, v\rangle < 0$, $L_{\rm stat} \approx 1$).
-# * *Closed-form α* beats learned α a little on every seed (the learned one lags behind $v$).
-# * *Class weights* matter most after the $q_{\min}$ choice: without them recall halves and the $q_{\min}$
-#   estimate drifts further (the prior over classes is part of p).
-# * *One code per class* (`n_codes=1`) does as well as eight here; differences of ±0.1 in recall are one
-#   support vector on one seed — within seed noise.
-# * *Initial scale ×1.0* gives the same KKT residual as ×0.1 (the relative-step rule forgets the init)
-#   and, within noise, the same recovery.
-# * A *ReLU classifier* ends with a KKT residual ~20× that of relu² under the same training, and
-#   recovery halves; the surrogate gradient (a = 3) helps a little on average but not on every seed.
-#
 # ## Summary
-#
-# * From the KKT point θ* to the trained θ = e^{sΛ}θ*, stationarity survives up to one scalar:
-#   $\Pi\theta = \alpha\,\mathbb E_p[\nabla q]$ with p ∝ μ over the constraints (pairs (i, j) in the multi-class
-#   case), and the Euler identity fixes $\alpha = \lambda_{\max}\|\Pi\theta\|^2/q_{\min}$. On the toy this holds to
-#   1–3%, all of it complementary-slackness slack.
-# * $L_{\rm stat} = \|\Pi\theta - \alpha v\|^2/\|\Pi\theta\|^2$ with $v$ from one backward; its best α is
-#   $\langle\Pi\theta, v\rangle/\|v\|^2$, which is also what NNLS's $\sum\mu$ equals.
-# * The U-loss puts the generated margins on $q_{\min}$; its centre is what matters.
-# * $q_{\min}$ read back from α is $\mathbb E_w[q]/\cos^2(\Pi\theta, v) \ge \mathbb E_w[q]$: with imperfect stationarity it
-#   over-estimates the margin and ratchets upward, which is why α is learned or set in closed form
-#   and $q_{\min}$ is learned separately (or dropped).
-#
+
+# %%
+bullets = [
+    r"From the KKT point θ* to the trained θ = e^{sΛ}θ*, stationarity survives up to one scalar: "
+    r"$\Pi\theta = \alpha\,\mathbb E_p[\nabla q]$ with p ∝ μ over the constraints (pairs (i, j) in the "
+    r"multi-class case), and the Euler identity fixes $\alpha = \lambda_{\max}\|\Pi\theta\|^2/q_{\min}$. On the "
+    f"toy this holds to {gap:.1%}: the slack of complementary slackness, "
+    rf"$\mathbb E_p[q]/q_{{\min}}$ = {Ep_q / q_min:.4f}, over $\cos^2(\Pi\theta, v)$ = {cos2:.6f}.",
+    r"$L_{\rm stat} = \|\Pi\theta - \alpha v\|^2/\|\Pi\theta\|^2$ with $v$ from one backward; its best α is "
+    r"$\langle\Pi\theta, v\rangle/\|v\|^2$, which is also what NNLS's $\sum\mu$ equals.",
+    r"The U-loss puts the generated margins on $q_{\min}$; its centre is what matters.",
+    r"$q_{\min}$ read back from α is $\mathbb E_w[q]/\cos^2(\Pi\theta, v) \ge \mathbb E_w[q]$: with imperfect "
+    "stationarity it over-estimates the margin and ratchets upward, which is why α is learned or set in "
+    r"closed form and $q_{\min}$ is learned separately (or dropped).",
+]
+display(Markdown("\n".join(f"* {b}" for b in bullets)))
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. For a quasi-homogeneous net with *non-uniform* Λ (e.g. an MLP with biases, notebook 03), redo step 4
