@@ -56,6 +56,11 @@ def test_toy_rows_and_markdown():
     assert "| mnist-paper | bnstat | 2 |" in md and "| toy2d | bnstat" not in md
     assert "toy2d: toy; seeds 0, 1; no batch norm" in md
     assert md.index("SSIM share") < md.index("SV recall")  # image table first, toy table second
+    v = compare.verdicts(res)
+    assert "toy2d, SV recall: GBC 0.60 ± 0.14 — above naive (0.00)" in v
+    acc = next(line for line in v if line.startswith("mnist-paper, evaluator"))
+    assert "above naive (0.10)" in acc and "within the spread of bnstat (0.50)" in acc
+    assert "below real (0.90)" in acc
     recs = compare.long_records(res)
     assert {"setting": "toy2d", "method": "gbc", "metric": "sv_recall", "seed": 1,
             "value": 0.7} in recs

@@ -198,6 +198,44 @@ def markdown(res: dict, digits: int = 2) -> str:
     return "\n\n".join(parts + ["\n".join(notes)])
 
 
+def verdicts(res: dict) -> list[str]:
+    """One line per setting and headline metric: GBC's mean against each other method's, and
+    whether the gap is larger than the two standard deviations together (a difference the
+    seeds agree on) — the sentences of notebook 08, read off the numbers."""
+    lines = []
+    for n, s in res["settings"].items():
+        rows = s["rows"]
+        keys = ("sv_recall",) if "sv_recall" in rows.get("gbc", {}) else (
+            "ssim_recovery_share", "evaluator_accuracy", "tstr_accuracy")
+        for k in keys:
+            g = rows.get("gbc", {}).get(k)
+            if not g or g["mean"] is None:
+                continue
+            parts = []
+            for m in ("particles", "naive", "bnstat", "real"):
+                o = rows.get(m, {}).get(k)
+                if not o or o["mean"] is None:
+                    continue
+                gap = g["mean"] - o["mean"]
+                sure = abs(gap) > g["std"] + o["std"]
+                word = ("above" if gap > 0 else "below") if sure else "within the spread of"
+                parts.append(f"{word} {m} ({o['mean']:.2f})")
+            lines.append(f"{n}, {HEADERS[k]}: GBC {g['mean']:.2f} ± {g['std']:.2f} — "
+                         + ", ".join(parts))
+    return lines
+
+
+def load_samples(setting: str, seed: int, fast: bool = False, root: Path | None = None):
+    """The few cached samples per method of one run ({method: uint8 array}), or None."""
+    root = Path(root) if root is not None else cache_dir() / "compare"
+    s = SETTINGS[setting]
+    path = run_folder_of(s, seed, s.experiment.config(s.profile, fast), fast, root) / "samples.npz"
+    if not path.exists():
+        return None
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
 def long_records(res: dict) -> list[dict]:
     """One record per (setting, method, metric, seed): the data of the spread figure."""
     return [{"setting": n, "method": m, "metric": k, "seed": int(seed), "value": v}
