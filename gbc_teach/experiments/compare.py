@@ -194,6 +194,8 @@ def markdown(res: dict, digits: int = 2) -> str:
         parts.append("\n".join(lines))
     notes = [f"- {n}: {s['label']}; seeds {', '.join(map(str, s['seeds']))}"
              + ("" if s["bnstat"] is True else "; no batch norm, so no BN-statistics row")
+             + ("; time: the whole run (classifier and both generators)"
+                if "sv_recall" in s["rows"].get("gbc", {}) else "")
              for n, s in res["settings"].items()]
     return "\n\n".join(parts + ["\n".join(notes)])
 
