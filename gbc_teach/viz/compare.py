@@ -36,8 +36,8 @@ def spread_figure(records: list[dict], panels=PANELS, ncols: int = 4):
                   ax=ax)
         sns.stripplot(**kw, dodge=True, size=4, alpha=0.6, jitter=False, legend=False)
         # the same offsets as the dots: seaborn spreads hue levels over 0.8 of a category
-        sns.pointplot(**kw, dodge=0.8 - 0.8 / len(hue), errorbar="sd", linestyle="none", markers="_", capsize=0.1,
-                      legend=ax is axes.flat[0])
+        sns.pointplot(**kw, dodge=0.8 - 0.8 / len(hue), errorbar="sd", linestyle="none",
+                      markers="_", capsize=0.1, legend=ax is axes.flat[0])
         if key == "frechet":
             ax.set_yscale("log")
         ax.set_title(title, fontsize=10)
