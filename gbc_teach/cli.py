@@ -24,7 +24,7 @@ import matplotlib
 
 from . import parallel
 from .datasets.mnist import default_data_dir, find_mnist_dir, mnist_download
-from .experiments import faces, mnist, mnist_multi, recovery, toy2d
+from .experiments import compare, faces, mnist, mnist_multi, recovery, toy2d
 from .experiments.base import Experiment
 from .experiments.config import UsageError, add_run_arguments, apply_overrides
 from .experiments.runfolder import folder_lock, run_folder, signal_received, signals_as_exceptions
@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     for exp in EXPERIMENTS:
         _add_experiment(sub, exp, [debug])
+
+    c = sub.add_parser("compare", parents=[debug], help="every generation method on the same "
+                       "classifiers over seeds: one table (cached runs)")
+    compare.add_arguments(c)
+    c.set_defaults(fn=compare.main)
 
     d = sub.add_parser("data", parents=[debug], help="data sets: download and verify")
     dsub = d.add_subparsers(dest="action", required=True)
