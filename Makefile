@@ -21,12 +21,14 @@ TORCH_VERSION ?= 2.13.0
 TORCH_PIP_ARGS ?=
 # extra options for `jupyter lab`, e.g. LAB_ARGS="--no-browser --port 8888" on a headless server
 LAB_ARGS ?=
+# options for the Voilà app of `make explore` (a lecture projector: the explorers, no code)
+EXPLORE_ARGS ?= --no-browser --port 8866 --Voila.ip=127.0.0.1
 RUNTIME_STAMP := $(VENV)/.gbc-teach-runtime
 DEV_STAMP := $(VENV)/.gbc-teach-dev
 LAB_STAMP := $(VENV)/.gbc-teach-lab
 PIP := $(VENV)/bin/pip install --no-compile
 
-.PHONY: venv demo test test-browser lab clean
+.PHONY: venv demo test test-browser lab explore clean
 
 venv: $(RUNTIME_STAMP)
 
@@ -69,3 +71,8 @@ clean:
 	rm -rf build .pytest_cache .ruff_cache outputs
 	find gbc_teach tests notebooks -name __pycache__ -type d -prune -exec rm -rf {} +
 	find notebooks -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +
+
+# the margin explorer (apps/explore.ipynb, trained at fast sizes when the page opens) as a web app:
+# Voilà runs the notebook and shows its text and widgets, not its code
+explore: $(LAB_STAMP)
+	$(VENV)/bin/voila apps/explore.ipynb $(EXPLORE_ARGS)

@@ -83,7 +83,8 @@ from gbc_teach import homogeneity, kkt, models
 from gbc_teach.datasets import toy2d as toy_data
 from gbc_teach.evaluation import points
 from gbc_teach.experiments import toy2d
-from gbc_teach.viz import plots
+from gbc_teach.viz import margin_explorer, plots
+from gbc_teach.viz.widgets import interactive_or_static
 from gbc_teach.baselines.naive import NaiveObjective
 from gbc_teach.gbc import train_generator
 from gbc_teach.losses import GBCObjective
@@ -176,6 +177,8 @@ def kkt_tracker(X, y):
 t0 = time.perf_counter()
 seed_everything(SEED)  # as in toy2d.run_toy2d: the printout above drew a classifier, so reseed
 clf_log, callback = kkt_tracker(data.X, data.y)
+# and a copy of θ at every 10th logged step, for the margin explorer of §5 (a few KB each)
+snaps, callback = margin_explorer.snapshot_callback(every=10, callback=callback)
 model, lam, clf_hist = toy2d.train_toy_classifier(data, cfg, callback=callback)
 print(f"trained in {time.perf_counter() - t0:.0f} s; final KKT residual {clf_log['kkt_residual'][-1]:.4f}")
 
@@ -305,7 +308,8 @@ def identifiability(model, lam, fit, data, side, band=Q_BAND):
 t0 = time.perf_counter()
 seed_everything(SEED)  # as for the lifted classifier: same data, same initial draw
 cfg_raw = toy2d.ToyConfig.fast(rbf_side=0) if FAST else toy2d.ToyConfig(rbf_side=0)
-model_raw, lam_raw, _ = toy2d.train_toy_classifier(data, cfg_raw)
+snaps_raw, callback_raw = margin_explorer.snapshot_callback(every=10)
+model_raw, lam_raw, _ = toy2d.train_toy_classifier(data, cfg_raw, callback=callback_raw)
 fit_raw = kkt.kkt_fit(model_raw, data.X, data.y, lam_raw.Pi)
 print(f"raw-input classifier trained in {time.perf_counter() - t0:.0f} s: KKT residual {fit_raw.residual:.4f}, "
       f"{fit_raw.n_support} support vectors")
@@ -340,6 +344,39 @@ assert ident["RBF lift (8×8)"]["sv_recall"] >= 0.9  # measured 1.00 in both mod
 assert ident["RBF lift (8×8)"]["weight_near"] >= 0.9  # measured ≥ 0.99
 assert ident["raw 2-D input"]["sv_recall"] < ident["RBF lift (8×8)"]["sv_recall"]  # measured 0.25–0.50 (full), 0.43 (fast)
 assert fit_raw.residual < 0.2  # the raw classifier *is* at a KKT point: identifiability fails for another reason
+
+# %% [markdown]
+# **Margin explorer.** Pick one training point and follow it: its margin q_i (relative to q_min), its
+# multiplier μ_i and whether it is a support vector, on the decision regions and the q = q_min
+# contours of either classifier, at a few checkpoints of training (θ kept at every 10th logged
+# step). Early on the data are not separated yet and μ is spread over many points; as training
+# goes on, μ concentrates on the points that reach q_min (complementary slackness). In JupyterLab
+# this cell shows sliders; the stored notebook shows one support vector of the trained RBF
+# classifier.
+
+# %%
+def with_final(snapshots, m, steps):
+    # the trained θ as the last checkpoint (the last logged step may fall between two snapshots)
+    return snapshots if snapshots[-1][0] == steps else [*snapshots, (steps, m.state_dict())]
+
+
+t0 = time.perf_counter()
+runs = {"RBF lift (8×8)": margin_explorer.checkpoint_fits(
+            model, with_final(snaps, model, cfg.clf_steps), data.X, data.y, lam.Pi),
+        "raw 2-D input": margin_explorer.checkpoint_fits(
+            model_raw, with_final(snaps_raw, model_raw, cfg_raw.clf_steps), data.X, data.y, lam_raw.Pi)}
+n_checkpoints = len(runs["RBF lift (8×8)"])
+print(f"checkpoints at steps {[c['step'] for c in runs['RBF lift (8×8)']]}; "
+      f"their KKT fits took {time.perf_counter() - t0:.0f} s")
+
+
+def explore(index, classifier, checkpoint):
+    return margin_explorer.explore_margins(runs, data.X, data.y, index, classifier, checkpoint)
+
+
+interactive_or_static(explore, {"index": int(fit.support.nonzero()[0, 0]), "classifier": "RBF lift (8×8)",
+                                "checkpoint": n_checkpoints - 1},
+                      index=(0, len(data.y) - 1, 1), classifier=list(runs), checkpoint=(0, n_checkpoints - 1, 1))
 
 
 # %% [markdown]

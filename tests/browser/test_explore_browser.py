@@ -1,0 +1,136 @@
+"""`make explore` works: the Voilà app apps/explore.ipynb in a headless Chromium.
+
+Voilà is started as the Makefile starts it (127.0.0.1, a free port, no browser), with this
+checkout's package and a short training (GBC_EXPLORE_STEPS); the page must show no code, one
+explorer whose figure changes when its first slider (the training point) is moved by arrow keys.
+Screenshots before and after, and of the whole page, go to outputs/browser/explore_*.png; the
+server's log to outputs/browser/voila.log. Skipped without /usr/bin/chromium, playwright or voila.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from lab_server import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    SHOTS,
+    free_port,
+    missing_requirements,
+    server_env,
+    stop_server,
+)
+from test_widgets_browser import changed_pixels, figure_png, move_control
+
+APP = ROOT / "apps" / "explore.ipynb"
+STEPS = 1000  # classifier steps: the page is ready within a minute on a loaded CPU
+LOAD_TIMEOUT = 400  # s for the page to show the explorer (kernel start, training, KKT fits)
+REDRAW_TIMEOUT = 60  # s for the figure to change after the slider moved
+
+
+def voila_missing() -> str | None:
+    reason = missing_requirements()
+    if reason:
+        return reason
+    try:
+        import voila  # noqa: F401
+    except ImportError:
+        return "voila is not installed (pip install -e '.[lab]')"
+    return None
+
+
+MISSING = voila_missing()
+
+
+@pytest.fixture(scope="module")
+def voila_app():
+    """A running `voila apps/explore.ipynb`: yields its URL."""
+    if MISSING:
+        pytest.skip(MISSING)
+    tmp = Path(tempfile.mkdtemp(prefix="gbc-voila-"))
+    port, proc = free_port(), None
+    env = server_env(tmp, fast=True)
+    env["GBC_EXPLORE_STEPS"] = str(STEPS)
+    log = tmp / "voila.log"
+    cmd = [sys.executable, "-m", "voila", str(APP), "--no-browser", f"--port={port}",
+           "--Voila.ip=127.0.0.1"]
+    try:
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if proc is not None:
+            stop_server(proc, f"http://127.0.0.1:{port}", "")
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(log, SHOTS / "voila.log")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def open_page(pw, profile: Path, url: str):
+    ctx = pw.chromium.launch_persistent_context(
+        str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+        viewport={"width": 1200, "height": 900}, device_scale_factor=1)
+    page = ctx.new_page()
+    deadline = time.monotonic() + 60
+    while True:  # the server may still be starting
+        try:
+            page.goto(url, wait_until="commit", timeout=LOAD_TIMEOUT * 1000)
+            return ctx, page
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
+def test_explore_app_redraws_in_voila(voila_app):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    profile = Path(tempfile.mkdtemp(prefix="gbc-chromium-"))
+    t0 = time.monotonic()
+    try:
+        with sync_playwright() as pw:
+            ctx, page = open_page(pw, profile, voila_app)
+            try:
+                widget = page.locator(".widget-interact").first
+                widget.wait_for(state="visible", timeout=LOAD_TIMEOUT * 1000)
+                output = widget.locator(".widget-output").first
+                before = figure_png(output)
+                t_load = time.monotonic() - t0
+                text = page.locator("body").inner_text()
+                assert "interactive_or_static" not in text and "import " not in text, "Voilà shows code"
+                (SHOTS / "explore_before.png").write_bytes(before)
+                control, value0, read = move_control(widget)
+                deadline, after = time.monotonic() + REDRAW_TIMEOUT, before
+                while time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    shot = figure_png(output)
+                    if shot != before and shot == after:  # changed, and held still for one poll
+                        break
+                    after = shot
+                (SHOTS / "explore_after.png").write_bytes(after)
+                page.screenshot(path=str(SHOTS / "explore_page.png"), full_page=True)
+                value1 = read()
+                assert value1 != value0, f"the {control} did not move from {value0}"
+                share = changed_pixels(before, after)
+                assert share > 0, (f"the figure did not change within {REDRAW_TIMEOUT} s after the "
+                                   f"{control} moved {value0} -> {value1}")
+                print(f"\nexplore: page ready in {t_load:.0f} s; {control} {value0} -> {value1}, "
+                      f"{share:.1%} of the pixels changed")
+            except BaseException:
+                page.screenshot(path=str(SHOTS / "explore_failure.png"), full_page=True)
+                raise
+            finally:
+                ctx.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
