@@ -381,9 +381,9 @@ interactive_or_static(explore, {"index": int(fit.support.nonzero()[0, 0]), "clas
 
 # %% [markdown]
 # On raw 2-D input the classifier is at a KKT point just as well (its residual is even lower), yet the
-# convex fit over the grid puts most of its weight on other points: it recovers only a quarter to a
-# half of the support vectors (0.25 in the stored run, 0.50 on another CPU, whose rounding gives a
-# slightly different classifier). Neither grid fit reaches the training points' own residual, since
+# convex fit over the grid puts most of its weight on other points: it recovers only part of the
+# support vectors (the SV recall column above; between a quarter and a half, depending on the CPU,
+# whose rounding gives a slightly different classifier). Neither grid fit reaches the training points' own residual, since
 # the grid does not contain them, so compare the recall, not the residuals: on raw input the
 # conditions are met about as well by point sets along the margin curves as by grid points next to
 # the training set, and nothing in them prefers the training set. With the lift, the best fit sits on
@@ -620,8 +620,8 @@ assert mean("gbc", "recall") > mean("naive", "recall")  # GBC recalls support ve
 # all of its points, the collapsed samples miss them too). The weak spot is q_min: the estimate ends
 # above the true one on every seed, and the further it drifts the further the samples move inside the
 # classes. The run is sensitive to it: in §6 the estimate starts far above the true value and only
-# comes down over thousands of steps; the fast profile (a quarter of the steps) ends with the estimate still at 1.89×,
-# and recalls 0.27 on seed 0 instead of 0.73.
+# comes down over thousands of steps; the fast profile (a quarter of the steps) ends with the estimate
+# still well above the true q_min, and recalls fewer support vectors.
 #
 # ## What we tried
 #
