@@ -63,6 +63,7 @@
 # %%
 import os
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -109,7 +110,7 @@ print(f"FAST={FAST}: {CFG.n_per_class} training images a class, classifier width
 # %%
 data = mnist.load_data()  # --data / $GBC_DATA_DIR / data/, else the flagged fallback
 FALLBACK = data.split == "sklearn-digits-fallback"
-print(f"split: {data.split!r} from {data.source}, {len(data.labels)} images")
+print(f"split: {data.split!r} from {Path(data.source).name}/, {len(data.labels)} images")  # the folder's name only
 if FALLBACK:
     display(Markdown(f"<span style='color:red'>**{mnist_config.FALLBACK_BANNER}**</span>"))
 split, cfg_used = mnist.mnist_split(data.labels, CFG, SEED)

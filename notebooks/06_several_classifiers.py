@@ -51,6 +51,7 @@
 # %%
 import os
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -94,12 +95,9 @@ m = res["metrics"]
 print(f"done in {time.perf_counter() - t0:.0f} s (generator {m['gbc']['train_seconds']:.0f} s)")
 if m["data"]["fallback"]:
     display(Markdown(f"<span style='color:red'>**{mnist_config.FALLBACK_BANNER}**</span>"))
-print(f"data: {m['data']['split']!r} split from {m['data']['source']}; sizes {m['data']['sizes']}")
+print(f"data: {m['data']['split']!r} split from {Path(m['data']['source']).name}/; sizes {m['data']['sizes']}")
 
 # %% [markdown]
-# (The `LinAlgWarning` above comes from the Fréchet distance of a low-diversity sample set; see
-# notebook 05 §4.)
-#
 # ## 2. The two classifiers
 #
 # Test accuracy is measured on the test images of each classifier's own digits (outside the training

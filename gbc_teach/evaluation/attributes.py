@@ -2,7 +2,9 @@
 evaluator and train-on-synthetic/test-on-real for attributes.
 
 The evaluator is a CNN of another design than the classifier under study (3×3 convolutions with
-max pooling, ReLU, biases, a hidden fully connected layer), trained on thousands of fresh faces
+max pooling, ReLU, biases, a hidden fully connected layer over the whole feature map: where a mark
+sits matters — a dark crescent is a smile at the mouth, not at the hairline — and a global average
+pool, which forgets where, left four of the five attributes at chance), trained on thousands of fresh faces
 that neither that classifier nor the generator ever sees; it is trained once and cached, keyed
 on its data and settings. It scores the samples per attribute (does the face show the attributes
 it was asked for?) and gives the penultimate features for the Fréchet distance.
@@ -21,19 +23,21 @@ from tqdm.auto import tqdm
 from ..utils import atomic_torch_save, cache_dir, seed_everything, sweep_stale_tmp
 from .evaluator import load_cached
 
-ARCH_VERSION = "attribute-evaluator-v1"
+ARCH_VERSION = "attribute-evaluator-v2"
 
 
 class AttributeEvaluator(nn.Module):
-    """conv(3→w)-pool-conv(w→2w)-pool-conv(2w→4w)-global avg pool-fc(4w→128)-fc(128→A)."""
+    """conv(3→w)-pool-conv(w→2w)-pool-conv(2w→4w)-pool-fc(4w·(S/8)²→128)-fc(128→A), S×S faces."""
 
-    def __init__(self, n_attrs: int = 5, width: int = 32):
+    def __init__(self, n_attrs: int = 5, width: int = 32, size: int = 32):
         super().__init__()
+        if size % 8:
+            raise ValueError(f"the attribute evaluator needs a face size divisible by 8, got {size}")
         self.body = nn.Sequential(
             nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, 128), nn.ReLU())
+            nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(4 * width * (size // 8) ** 2, 128), nn.ReLU())
         self.head = nn.Linear(128, n_attrs)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -86,7 +90,7 @@ def load_or_train_attribute_evaluator(x, a, epochs: int = 6, seed: int = 0, devi
     path = cache_dir() / f"attribute-evaluator-{key[:16]}.pt"
 
     def build(ckpt):
-        m = AttributeEvaluator(a.shape[1])
+        m = AttributeEvaluator(a.shape[1], size=x.shape[-1])
         m.load_state_dict(ckpt["state_dict"])
         return m
 
@@ -94,7 +98,7 @@ def load_or_train_attribute_evaluator(x, a, epochs: int = 6, seed: int = 0, devi
         model = load_cached(path, key, build, "attribute evaluator")
         if model is not None:
             return model.to(device).eval()
-    model = fit_attributes(AttributeEvaluator(a.shape[1]).to(device), x, a, epochs, seed,
+    model = fit_attributes(AttributeEvaluator(a.shape[1], size=x.shape[-1]).to(device), x, a, epochs, seed,
                            progress=progress, amp=amp)
     sweep_stale_tmp(path.parent)
     atomic_torch_save({"key": key, "state_dict": {k: v.cpu() for k, v in
@@ -121,7 +125,7 @@ def tstr_attributes(x_syn, a_syn, x_real, a_real, steps: int = 300, seed: int = 
     """Train-on-synthetic/test-on-real: a fresh small CNN fitted on the samples and their
     requested attributes; its per-attribute accuracy on real faces, (A,)."""
     seed_everything(seed)
-    student = AttributeEvaluator(a_syn.shape[1], width=16).to(device)
+    student = AttributeEvaluator(a_syn.shape[1], width=16, size=x_syn.shape[-1]).to(device)
     epochs = max(1, round(steps * 64 / max(len(x_syn), 1)))
     fit_attributes(student, x_syn.float().cpu(), a_syn.float().cpu(), epochs, seed, amp=amp)
     return attribute_accuracy(student, x_real, a_real)
