@@ -51,6 +51,7 @@ from IPython.display import Markdown, display
 from gbc_teach.datasets.faces import ATTRIBUTES, draw_faces
 from gbc_teach.experiments import faces, faces_report
 from gbc_teach.experiments.faces_config import FaceConfig
+from gbc_teach.experiments.faces_nets import combination_index
 from gbc_teach.viz.faces import nearest_faces, samples_by_combination
 
 torch.set_num_threads(1)
@@ -129,11 +130,9 @@ assert m["train_images"]["ssim_recovery_share"] == 1.0  # the ceiling: the faces
 # attribute combination from each method.
 
 # %%
-from gbc_teach.experiments.faces_nets import combination_index  # noqa: E402
-
 tx, ta = res["train"]
 labelled = {k: (x, combination_index(a)) for k, (x, a) in res["samples"].items()}
-nearest_faces(tx, combination_index(ta), labelled)
+nearest_faces(tx, combination_index(ta), labelled);  # `;`: the figure is shown once, by the backend
 
 # %% [markdown]
 # ## 5. Attribute-conditional samples, held-out combinations included
@@ -142,7 +141,7 @@ nearest_faces(tx, combination_index(ta), labelled)
 x, a = res["samples"]["gbc"]
 hx, ha = res["held_samples"]["gbc"]
 samples_by_combination(torch.cat([hx, x]), torch.cat([ha, a]), list(ATTRIBUTES), held=res["held"],
-                       max_rows=12)
+                       max_rows=12);
 
 # %% [markdown]
 # ## 6. The metrics against the baselines and real faces
