@@ -4,6 +4,7 @@ jupytext), and stores what a full run of that source showed, each figure once.""
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import jupytext
@@ -90,3 +91,32 @@ def test_each_figure_is_stored_once(name):
         if {"execute_result", "display_data"} <= kinds or len({png for _, png in pngs}) < len(pngs):
             bad.append(f"cell {i}: {[kind for kind, _ in pngs]}")
     assert not bad, f"{name}: a figure stored twice: {bad}"
+
+
+MACHINE_PATH = re.compile(r"(?<![\w.])/(?:work|home|root|tmp|usr|opt|private|Users)/")
+
+
+def output_texts(nb) -> list[str]:
+    out = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            out.append(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"]))
+            for mime in ("text/plain", "text/markdown", "text/html"):
+                v = o.get("data", {}).get(mime, "")
+                out.append(v if isinstance(v, str) else "".join(v))
+            out += o.get("traceback", [])
+    return out
+
+
+@pytest.mark.parametrize("name", STORED)
+def test_no_machine_path_in_stored_outputs(name):
+    """Stored outputs are read on other machines: no absolute path of the machine that ran them
+    (a warning's file name, a data folder) and no warning with its source line."""
+    texts = output_texts(stored(name))
+    hits = [t[:120] for t in texts if MACHINE_PATH.search(t) or "Warning:" in t]
+    assert not hits, f"{name}: {hits}"
+
+
+def test_machine_path_check_catches_one():
+    assert MACHINE_PATH.search("/work/main/gbc_teach/images.py:128: LinAlgWarning: singular")
+    assert not MACHINE_PATH.search("see docs/method.md and notebooks/05_mnist.py")
