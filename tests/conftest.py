@@ -1,8 +1,21 @@
 """Fixtures shared by the test files."""
 
-import pytest
+import matplotlib
 
-from gbc_teach.datasets import mnist as gdata
+matplotlib.use("Agg")  # figures are checked as objects and files, never shown
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from gbc_teach.datasets import mnist as gdata  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Every test starts and ends with no open pyplot figure."""
+    plt.close("all")
+    yield
+    plt.close("all")
 
 
 @pytest.fixture

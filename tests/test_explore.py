@@ -3,7 +3,6 @@
 import math
 
 import matplotlib
-import matplotlib.pyplot as plt
 import pytest
 import torch
 from torch import nn
@@ -13,12 +12,6 @@ from gbc_teach.models import MLP
 from gbc_teach.viz import explore
 
 matplotlib.use("Agg")
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def toy_problem():

@@ -4,7 +4,6 @@
 import math
 
 import matplotlib
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -15,12 +14,6 @@ from gbc_teach.training import train_classifier
 from gbc_teach.viz import margin_explorer as me
 
 matplotlib.use("Agg")
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def toy_problem():

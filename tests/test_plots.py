@@ -14,12 +14,6 @@ from gbc_teach.viz import plots
 matplotlib.use("Agg")  # headless; pyplot has not drawn anything yet, so switching is safe
 
 
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
-
-
 @pytest.fixture(scope="module")
 def toy():
     return make_toy2d(0, n_per_class=4)

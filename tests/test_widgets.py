@@ -14,13 +14,6 @@ from gbc_teach.viz import widgets
 matplotlib.use("Agg")
 
 
-@pytest.fixture(autouse=True)
-def close_figures():
-    plt.close("all")
-    yield
-    plt.close("all")
-
-
 def make_fn(calls):
     def fn(n=3, scale=1.0, title="t"):
         calls.append((n, scale, title))
