@@ -51,7 +51,7 @@ demo: $(RUNTIME_STAMP)
 
 # ruff lints the notebooks' py:percent sources (notebooks/*.py); nbval runs the stored .ipynb
 test: $(DEV_STAMP) $(LAB_STAMP)
-	$(VENV)/bin/ruff check gbc_teach tests notebooks
+	$(VENV)/bin/ruff check gbc_teach tests notebooks apps
 	$(VENV)/bin/pytest -q
 	GBC_FAST=1 $(VENV)/bin/pytest -q --nbval-lax notebooks/
 
