@@ -45,7 +45,8 @@ def q_attrs(logits: torch.Tensor, a: torch.Tensor, check: bool = True) -> torch.
     Each (image, attribute) pair is one constraint s_ia·f_a(x_i) ≥ 1 of the max-margin problem.
     """
     if logits.shape != a.shape:
-        raise ValueError(f"attribute labels {tuple(a.shape)} do not match logits {tuple(logits.shape)}")
+        raise ValueError(f"the attribute labels' shape {tuple(a.shape)} does not match the logits' "
+                         f"{tuple(logits.shape)}")
     if check and not bool(((a == 0) | (a == 1)).all()):
         raise ValueError("attribute labels must be 0 or 1")
     # s = ±1: the side of the decision boundary each attribute should be on

@@ -28,9 +28,11 @@ def check_labelled(X: torch.Tensor, y: torch.Tensor, n_classes: int | None = Non
     """Clear errors for wrong shapes, NaN inputs and empty classes."""
     if X.dim() < 2:
         raise ValueError(f"X must be (N, ...) with a batch dimension, got shape {tuple(X.shape)}")
-    if y.dim() not in (1, 2) or len(y) != len(X):
-        raise ValueError(f"y must be (N,) labels or (N, A) attributes with N = {len(X)}, "
-                         f"got shape {tuple(y.shape)}")
+    # (N,) integer class labels, or (N, A) attribute labels as floats 0/1 (an integer (N, 1) is
+    # a class vector with a stray dimension, not one attribute)
+    if y.dim() not in (1, 2) or len(y) != len(X) or (y.dim() == 2 and not y.is_floating_point()):
+        raise ValueError(f"y must be (N,) integer labels or (N, A) float attributes with N = {len(X)}, "
+                         f"got shape {tuple(y.shape)} ({y.dtype})")
     if not torch.isfinite(X).all():
         raise ValueError("X contains NaN or inf")
     if n_classes is not None and y.dim() == 1:

@@ -30,7 +30,7 @@ from lab_server import (
 from test_widgets_browser import changed_pixels, figure_png, move_control
 
 APP = ROOT / "apps" / "explore.ipynb"
-STEPS = 1000  # classifier steps: the page is ready within a minute on a loaded CPU
+STEPS = 300  # classifier steps: enough for a trained toy; the page is ready in well under a minute
 LOAD_TIMEOUT = 400  # s for the page to show the explorer (kernel start, training, KKT fits)
 REDRAW_TIMEOUT = 60  # s for the figure to change after the slider moved
 
