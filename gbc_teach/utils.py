@@ -137,6 +137,16 @@ def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
     _atomic_write(Path(path), lambda f: f.write(data))
 
 
+def atomic_save_npz(path: str | os.PathLike, **arrays) -> None:
+    """np.savez_compressed, atomically (the archive is built in memory, then written by rename)."""
+    _atomic_write(Path(path), lambda f: np.savez_compressed(f, **arrays))
+
+
+def as_uint8(x: torch.Tensor) -> np.ndarray:
+    """Images in [0, 1] as uint8 0..255 (clamped, rounded), any shape, on the CPU."""
+    return (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
 def atomic_write_json(obj, path: str | os.PathLike) -> None:
     """Write JSON atomically, pretty-printed."""
     atomic_write_bytes((json.dumps(obj, indent=2, sort_keys=False) + "\n").encode(), path)

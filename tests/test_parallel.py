@@ -114,7 +114,7 @@ def runs(tmp_path_factory):
     """(single process, [rank 0, rank 1]): every case, one spawn of two gloo ranks."""
     tmp = tmp_path_factory.mktemp("ddp")
     mp.spawn(_worker, args=(str(tmp / "store"), str(tmp)), nprocs=WORLD, join=True)
-    ranks = [torch.load(tmp / f"rank{r}.pt") for r in range(WORLD)]
+    ranks = [torch.load(tmp / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     with float64():
         single = {case: train(case) for case in CASES}
         single["grad"] = first_gradients("q_free")

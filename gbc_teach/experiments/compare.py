@@ -25,6 +25,8 @@ import numpy as np
 
 from ..datasets.mnist import find_mnist_dir
 from ..utils import (
+    as_uint8,
+    atomic_save_npz,
     atomic_savefig,
     atomic_write_bytes,
     atomic_write_json,
@@ -86,9 +88,7 @@ def _save_samples(res: dict, folder: Path, per_method: int = 10) -> None:
     arrays["train_images"] = res["train"][0][:per_method]
     if "real" in res:
         arrays["real"] = res["real"][0][:per_method]
-    np.savez_compressed(folder / "samples.npz", **{
-        k: (v.detach().cpu().clamp(0, 1).numpy() * 255).round().astype(np.uint8)
-        for k, v in arrays.items()})
+    atomic_save_npz(folder / "samples.npz", **{k: as_uint8(v) for k, v in arrays.items()})
 
 
 def cached_metrics(setting: Setting, seed: int, fast: bool = False, root: Path | None = None,

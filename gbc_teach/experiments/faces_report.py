@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from ..utils import atomic_savefig, atomic_write_json
+from ..utils import as_uint8, atomic_save_npz, atomic_savefig, atomic_write_json
 from ..viz.faces import nearest_faces, samples_by_combination
 from .faces_nets import combination_index
-from .reports import _save_npz
 
 METHODS = ("gbc", "particles", "naive", "real", "train_images")
 KEYS = ("evaluator_accuracy", "held_out_evaluator_accuracy", "tstr_accuracy",
@@ -33,10 +31,6 @@ def markdown_table(m: dict, rows=METHODS, keys=KEYS) -> str:
     return "\n".join(lines)
 
 
-def _u8(x: torch.Tensor) -> np.ndarray:
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-
-
 def write_faces(res: dict, out: Path) -> list[str]:
     """metrics.json, samples.png (GBC, one row a combination, held-out ones marked),
     samples_naive.png, nearest.png (training faces above their nearest GBC sample),
@@ -54,10 +48,10 @@ def write_faces(res: dict, out: Path) -> list[str]:
     labelled = {k: (v[0], combination_index(v[1])) for k, v in res["samples"].items()}
     atomic_savefig(nearest_faces(tx, ti, {"gbc": labelled["gbc"]}), out / "nearest.png")
     atomic_savefig(nearest_faces(tx, ti, labelled), out / "recovery.png")
-    arrays = {"train_images": _u8(tx), "train_attrs": ta.numpy()}
+    arrays = {"train_images": as_uint8(tx), "train_attrs": ta.numpy()}
     for k, (xb, ab) in res["samples"].items():
-        arrays[f"{k}_images"], arrays[f"{k}_attrs"] = _u8(xb), ab.numpy()
-    _save_npz(out / "samples.npz", **arrays)
+        arrays[f"{k}_images"], arrays[f"{k}_attrs"] = as_uint8(xb), ab.numpy()
+    atomic_save_npz(out / "samples.npz", **arrays)
     atomic_write_json(res["metrics"], out / "metrics.json")
     return ["metrics.json", "samples.png", "samples_naive.png", "nearest.png", "recovery.png",
             "samples.npz"]

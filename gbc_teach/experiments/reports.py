@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..utils import atomic_savefig, atomic_write_bytes, atomic_write_json
+from ..utils import as_uint8, atomic_save_npz, atomic_savefig, atomic_write_json
 from ..viz.plots import image_grid
 from ..viz.recovery import nearest_figure, recovery_figure
 
@@ -104,14 +103,9 @@ def targets_markdown(m: dict, rows=None) -> str:
     return "\n".join(lines)
 
 
-def _save_npz(path: Path, **arrays) -> None:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(buf.getvalue(), path)
-
-
-def _u8(x: torch.Tensor) -> np.ndarray:
-    return (x[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()  # (N, 28, 28)
+def as_uint8_grey(x: torch.Tensor) -> np.ndarray:
+    """(N, 1, 28, 28) digits in [0, 1] as (N, 28, 28) uint8."""
+    return as_uint8(x[:, 0])
 
 
 def write_artifacts(res: dict, out: Path, per_row: int = 10) -> list[str]:
@@ -130,12 +124,12 @@ def write_artifacts(res: dict, out: Path, per_row: int = 10) -> list[str]:
     if "particles" in res["samples"]:  # the recovery profile: every method against the images
         atomic_savefig(recovery_figure(tx, ty, res["samples"]), out / "recovery.png")
         written.append("recovery.png")
-    arrays = {"images": _u8(x), "labels": y.numpy()}
+    arrays = {"images": as_uint8_grey(x), "labels": y.numpy()}
     for name, (xb, yb) in res["samples"].items():
         if name != "gbc":
-            arrays[f"{name}_images"], arrays[f"{name}_labels"] = _u8(xb), yb.numpy()
-    _save_npz(out / "samples.npz", **arrays)
-    _save_npz(out / "train_subset.npz", images=_u8(tx), labels=ty.numpy(),
+            arrays[f"{name}_images"], arrays[f"{name}_labels"] = as_uint8_grey(xb), yb.numpy()
+    atomic_save_npz(out / "samples.npz", **arrays)
+    atomic_save_npz(out / "train_subset.npz", images=as_uint8_grey(tx), labels=ty.numpy(),
               indices=np.asarray(res["split"]["train"]))
     atomic_write_json(res["metrics"], out / "metrics.json")
     return written
