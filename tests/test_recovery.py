@@ -1,6 +1,7 @@
 """Weight decay's KKT form, the 'pairs' stationarity, particles, the judges and the recovery map."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ from gbc_teach.baselines.particles import Particles
 from gbc_teach.cli import main
 from gbc_teach.evaluation.judges import augment, train_second_evaluator, tstr_accuracy
 from gbc_teach.experiments import reports
+from gbc_teach.experiments.image_nets import make_classifier
+from gbc_teach.experiments.mnist_config import MnistConfig
 from gbc_teach.gbc import train_generator
 from gbc_teach.homogeneity import every_tensor
 from gbc_teach.kkt import kkt_residual_with, wd_diagnostics, wd_multipliers
@@ -175,6 +178,36 @@ def test_recovery_profile_cli_tiny(no_mnist):
     rows = reports.recovery_target_rows(m)
     assert [r["target"].split()[1] for r in rows][:2] == ["SSIM", "L2"]
     assert all(isinstance(r["met"], bool) for r in rows)
+
+
+def test_parity_task_is_binary_end_to_end(no_mnist):
+    """--set task=parity: Haim et al.'s even/odd setting, two classes throughout (classifier,
+    generator, particles, evaluators), on the same digit-balanced training images."""
+    out = no_mnist / "parity"
+    assert main(["mnist", "--fast", "--seed", "0", "--out", str(out), "--quiet",
+                 "--set", "task=parity", "--set", "n_eval_images=600", "--set", "eval_epochs=4",
+                 "--set", "n_codes=5"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["classifier"]["architecture"].split(",")[0].endswith("-2")
+    assert "even/odd" in m["classifier"]["architecture"] and m["data"]["task"] == "parity"
+    assert m["particles"]["n"] == 10  # one a training image: 5 even, 5 odd digits
+    for row in ("gbc", "particles", "real"):
+        assert 0 <= m[row]["evaluator_accuracy"] <= 1
+    # real digits are easy to tell even from odd: a binary evaluator must beat chance clearly
+    assert m["real"]["evaluator_accuracy"] > 0.6
+
+
+def test_small_init_scales_the_classifier():
+    """init_scale (Haim et al.'s small initialization) multiplies every initial weight."""
+    cfg = MnistConfig.recovery(fast=True)
+    torch.manual_seed(0)
+    big = make_classifier(cfg)
+    torch.manual_seed(0)
+    small = make_classifier(replace(cfg, init_scale=1e-3))
+    for a, b in zip(big.parameters(), small.parameters()):
+        torch.testing.assert_close(b, 1e-3 * a)
+    assert MnistConfig(task="parity").n_classes == 2
+    assert MnistConfig(task="parity", n_per_class=3).images_per_class == 15
 
 
 def test_plot_recovery_map():

@@ -33,6 +33,7 @@ CHOICES = {
     "stat_tensors": ("all", "Pi"),
     "gbc_bn_mode": ("train", "eval"),
     "gauge": ("stretch", "none"),
+    "task": ("digits", "parity"),
 }
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 # (lowest, strict): numbers below (or at, when strict) the lowest are refused

@@ -22,14 +22,16 @@ from .mnist_config import MnistConfig
 
 def make_classifier(cfg: MnistConfig, n_classes: int = 10) -> nn.Module:
     bias = "first" if cfg.first_bias and not cfg.bias else cfg.bias
-    return MLP(784, [cfg.width, cfg.width], n_classes, bn=cfg.bn, bias=bias, act=cfg.act)
+    return MLP(784, [cfg.width, cfg.width], n_classes, bn=cfg.bn, bias=bias, act=cfg.act,
+               init_scale=cfg.init_scale)
 
 
 def architecture(cfg: MnistConfig) -> str:
     """e.g. '784-256-256-10, Linear-BN-relu' or '784-256-256-10, Linear-relu, no biases'."""
     layer = "-".join(["Linear"] + (["BN"] * cfg.bn) + [cfg.act])
     biases = "" if cfg.bias else ", first-layer bias only" if cfg.first_bias else ", no biases"
-    return f"784-{cfg.width}-{cfg.width}-10, {layer}" + biases
+    task = ", even/odd" if cfg.task == "parity" else ""
+    return f"784-{cfg.width}-{cfg.width}-{cfg.n_classes}, {layer}" + biases + task
 
 
 def train_mnist_classifier(X, y, cfg: MnistConfig, n_classes: int = 10, progress=False):

@@ -97,10 +97,12 @@ def mnist_data(seed: int, cfg: MnistConfig, data_dir=None, progress: bool = Fals
     what was read (info); cfg comes back with the sizes actually used."""
     data = load_data(data_dir, quiet=not progress)
     split, cfg = mnist_split(data.labels, cfg, seed)
+    # the sets are cut by digit (n_per_class of each); the parity task relabels them 0/1 after
+    labels = data.labels % 2 if cfg.task == "parity" else data.labels
     imgs = {k: to_float_images(data.images[v]) for k, v in split.items()}
-    labs = {k: torch.from_numpy(data.labels[v]) for k, v in split.items()}
+    labs = {k: torch.from_numpy(labels[v]) for k, v in split.items()}
     test_idx = np.setdiff1d(np.arange(len(data.labels)), split["train"])
-    info = {"split": data.split, "source": data.source,
+    info = {"split": data.split, "source": data.source, "task": cfg.task,
             "fallback": data.split == "sklearn-digits-fallback",
             "sizes": {k: int(len(v)) for k, v in split.items()},
             "indices": split_as_json(split)}
@@ -108,7 +110,7 @@ def mnist_data(seed: int, cfg: MnistConfig, data_dir=None, progress: bool = Fals
         info["warning"] = FALLBACK_BANNER
     return {"data": data, "split": split, "cfg": cfg, "imgs": imgs, "labs": labs, "info": info,
             "test_x": to_float_images(data.images[test_idx]),
-            "test_y": torch.from_numpy(data.labels[test_idx])}
+            "test_y": torch.from_numpy(labels[test_idx])}
 
 
 def setup(seed: int, cfg: MnistConfig, data_dir=None, progress: bool = False) -> dict:
@@ -121,7 +123,8 @@ def setup(seed: int, cfg: MnistConfig, data_dir=None, progress: bool = False) ->
     imgs, labs = s["imgs"], s["labs"]
     seed_everything(seed)
     ev = load_or_train_evaluator(imgs["evaluator"], labs["evaluator"], device=dev,
-                                 progress=progress, epochs=s["cfg"].eval_epochs, seed=0)
+                                 progress=progress, epochs=s["cfg"].eval_epochs, seed=0,
+                                 n_classes=cfg.n_classes)
     judges = None
     if cfg.judges:  # trained on the evaluator's images; TSTR tested on them too (never generated)
         ev2 = train_second_evaluator(imgs["evaluator"], labs["evaluator"], progress=progress)
@@ -152,7 +155,8 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
     X, y = imgs["train"].to(dev), labs["train"].to(dev)
 
     seed_everything(seed)
-    model, lam, clf_hist = train_mnist_classifier(X, y, cfg, progress=progress)
+    C = cfg.n_classes
+    model, lam, clf_hist = train_mnist_classifier(X, y, cfg, C, progress=progress)
     parallel.replicate(model)  # under torchrun: rank 0's classifier on every rank
     t_clf = time.perf_counter()
     kkt = kkt_fit(frozen_copy(model, "train"), X, y, lam.Pi.to(dev), pairs=cfg.kkt_pairs,
@@ -169,7 +173,7 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
            "seconds": time.perf_counter() - t0}
     # the loss a generator that reproduced the 500 training images (uniformly) would reach:
     # if generated samples beat it, the conditions do not single the training images out
-    clf["L_stat_of_train_images"] = L_stat_of(model, lam, cfg, X, y)
+    clf["L_stat_of_train_images"] = L_stat_of(model, lam, cfg, X, y, C)
     if cfg.clf_rule == "weight_decay":
         clf.update(wd_diagnostics(model, X, y, cfg.wd, chunk=cfg.kkt_chunk,
                                   pairs=kkt if cfg.kkt_pairs else None))
@@ -185,23 +189,23 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
     for name, steps in methods:
         t1 = time.perf_counter()
         seed_everything(seed + {"gbc": 1000, "naive": 2000, "bnstat": 3000, "particles": 4000}[name])
-        G = make_generator(cfg).to(dev)
+        G = make_generator(cfg, C).to(dev)
         if name == "particles":  # the same objective on free images instead of a generator
-            G = Particles(10, len(X) * cfg.particle_mult, seed=seed).to(dev)
-            obj = gbc_objective(model, lam, cfg, 10)
+            G = Particles(C, len(X) * cfg.particle_mult, seed=seed).to(dev)
+            obj = gbc_objective(model, lam, cfg, C)
         elif name == "gbc":
-            obj = gbc_objective(model, lam, cfg, 10)
+            obj = gbc_objective(model, lam, cfg, C)
         elif name == "naive":
-            obj = NaiveObjective(frozen_copy(model, "eval"), 10)
+            obj = NaiveObjective(frozen_copy(model, "eval"), C)
         else:
-            obj = BNStatObjective(model, 10, r_bn=cfg.r_bn)
+            obj = BNStatObjective(model, C, r_bn=cfg.r_bn)
         lr = {"gbc": cfg.gen_lr, "particles": cfg.particle_lr}.get(name, cfg.baseline_lr)
         hist = train_generator(G, obj.to(dev), steps=steps, batch=cfg.batch, lr=lr,
                                lr_final=cfg.gen_lr_final, seed=seed,
                                surrogate_a=cfg.surrogate_a if name in ("gbc", "particles") else None,
                                progress=progress, desc=f"{name} generator",
                                log_every=max(steps // 30, 1))
-        x, yy = draw(G, n_samples, 10, seed + 7)
+        x, yy = draw(G, n_samples, C, seed + 7)
         runs[name] = {"G": G, "x": x, "y": yy, "hist": hist,
                       "seconds": time.perf_counter() - t1}
         if name == "gbc" and cfg.gauge == "stretch":  # only the train-mode BN loss has the gauge
@@ -240,7 +244,8 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
 
 def classifier(d: dict, cfg: MnistConfig):
     """The classifier of the experiment's data d (`mnist_data`): (model, Λ, history)."""
-    return train_mnist_classifier(d["imgs"]["train"], d["labs"]["train"], d["cfg"])
+    return train_mnist_classifier(d["imgs"]["train"], d["labs"]["train"], d["cfg"],
+                                  d["cfg"].n_classes)
 
 
 EXPERIMENT = Experiment(

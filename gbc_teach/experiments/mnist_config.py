@@ -19,7 +19,8 @@ FALLBACK_BANNER = ("WARNING: NO MNIST FOUND — these results use scikit-learn's
 class MnistConfig:
     """Defaults of `gbc-teach mnist` on CPU (minutes); `paper()` is the GPU profile."""
 
-    n_per_class: int = 50  # the paper: 500 training images, 50 a class
+    n_per_class: int = 50  # the paper: 500 training images, 50 a class (of each digit)
+    task: str = "digits"  # 'parity': Haim et al.'s binary task, even (0) vs odd (1) digits
     n_pool: int = 500  # each real pool (real row, recovery reference, Fréchet reference)
     n_eval_images: int = 6000  # the evaluator's training images
     eval_epochs: int = 8
@@ -29,6 +30,7 @@ class MnistConfig:
     bn: bool = True  # False: Haim et al.'s bias-free homogeneous MLP (with bias=False, 'uniform' Λ)
     bias: bool = True
     first_bias: bool = False  # with bias=False: a bias in the first layer only (fixes image scale)
+    init_scale: float = 1.0  # Kaiming init × this; Haim et al.'s rule: small (1e-3) + 'plain' GD
     clf_steps: int = 600  # 'weight_decay': the Adam steps before L-BFGS
     clf_rule: str = "relative"  # fraction of ‖θ‖ along −∇log L; or 'weight_decay' (Adam, L-BFGS)
     clf_lr: float = 0.03
@@ -74,6 +76,16 @@ class MnistConfig:
     n_samples: int | None = None  # generated images per method (None: n_pool, as the metrics ask)
     device: str = "cpu"
     threads: int = 1  # CPU threads; 2 threads on a busy 2-core machine run 4× slower than 1
+
+    @property
+    def n_classes(self) -> int:
+        """The classifier's outputs: 10 digits, or 2 for the parity task."""
+        return 2 if self.task == "parity" else 10
+
+    @property
+    def images_per_class(self) -> int:
+        """Training images of each of the classifier's classes (5 digits a parity class)."""
+        return self.n_per_class * 10 // self.n_classes
 
     @classmethod
     def fast(cls, **kw) -> "MnistConfig":

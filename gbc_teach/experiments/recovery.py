@@ -33,9 +33,10 @@ from .mnist_config import MnistConfig
 def recovery_point(n_per_class: int, seed: int = 0, cfg=None, data_dir=None,
                    progress: bool = False) -> dict:
     """One point of the map: `run_mnist` at n_per_class images a class, the recovery profile
-    unless cfg is given (n_codes follows n_per_class); returns the metrics of every method."""
-    cfg = cfg or MnistConfig.recovery()
-    cfg = replace(cfg, n_per_class=n_per_class, n_codes=max(cfg.n_codes, n_per_class))
+    unless cfg is given (at least one code a training image of a class); returns the metrics
+    of every method."""
+    cfg = replace(cfg or MnistConfig.recovery(), n_per_class=n_per_class)
+    cfg = replace(cfg, n_codes=max(cfg.n_codes, cfg.images_per_class))
     return run_mnist(seed, cfg, progress=progress, data_dir=data_dir)["metrics"]
 
 
