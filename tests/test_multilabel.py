@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from gbc_teach import homogeneity, kkt, margins, training
+from gbc_teach.experiments import faces
+from gbc_teach.experiments.faces_config import FaceConfig
 from gbc_teach.experiments.faces_nets import AttributeCNN, all_combinations, combination_index
 from gbc_teach.losses import GBCObjective
 
@@ -97,3 +99,18 @@ def test_relu_twin_is_quasi_homogeneous():
 def test_combination_index_round_trip():
     C = all_combinations(5)
     assert C.shape == (32, 5) and torch.equal(combination_index(C), torch.arange(32))
+
+
+def test_mlp_attribute_classifier_and_its_relu_twin():
+    """arch='mlp': one logit per attribute from a 3·S² input, a first-layer bias only, and a
+    ReLU twin whose Λ satisfies the Euler identity."""
+    cfg = FaceConfig.fast(arch="mlp", mlp_width=16, size=16)
+    torch.manual_seed(0)
+    model = faces.attribute_classifier(cfg, 5)
+    x = torch.rand(8, 3, 16, 16)
+    assert model(x).shape == (8, 5)
+    biases = [n for n, _ in model.named_parameters() if n.endswith("bias")]
+    assert biases == ["net.0.bias"]
+    lam = faces.relu_lambda(cfg, x, 5)
+    assert lam.residual < 1e-6
+    assert "MLP 768-16-16-A" in faces.architecture(cfg)

@@ -34,6 +34,7 @@ CHOICES = {
     "gbc_bn_mode": ("train", "eval"),
     "gauge": ("stretch", "none"),
     "task": ("digits", "parity"),
+    "arch": ("cnn", "mlp"),
 }
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 # (lowest, strict): numbers below (or at, when strict) the lowest are refused
@@ -41,7 +42,7 @@ MIN_VALUE = {
     **dict.fromkeys(("n_per_class", "n_pool", "n_eval_images", "eval_epochs", "width", "clf_steps",
                      "kkt_chunk", "z_dim", "n_codes", "hidden", "depth", "batch", "gen_steps",
                      "naive_steps", "bnstat_steps", "gen_channels", "threads", "n_samples",
-                     "restarts", "n_eval_samples", "particle_mult"), (1, False)),
+                     "restarts", "n_eval_samples", "particle_mult", "mlp_width"), (1, False)),
     **dict.fromkeys(("clf_lbfgs", "particle_steps"), (0, False)),
     "n_classes": (2, False),
     "rbf_side": (0, False),

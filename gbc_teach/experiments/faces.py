@@ -34,6 +34,7 @@ from ..homogeneity import every_tensor, solve_lambda
 from ..kkt import wd_diagnostics
 from ..losses import GBCObjective
 from ..margins import q_attrs
+from ..models import MLP
 from ..training import train_weight_decay
 from ..utils import get_device, seed_everything
 from .base import Experiment, Option
@@ -43,10 +44,27 @@ from .faces_nets import AttributeCNN, FaceGenerator, all_combinations, combinati
 from .faces_report import report, write_faces
 
 
+def attribute_classifier(cfg: FaceConfig, n_attrs: int, act: str | None = None) -> torch.nn.Module:
+    """AttributeCNN, or with arch='mlp' an MLP 3·S² → w → w → A with a first-layer bias only."""
+    act = act or cfg.act
+    if cfg.arch == "mlp":
+        return MLP(3 * cfg.size ** 2, [cfg.mlp_width] * 2, n_attrs, bias="first", act=act)
+    if cfg.arch != "cnn":
+        raise ValueError(f"arch must be 'cnn' or 'mlp', got {cfg.arch!r}")
+    return AttributeCNN(n_attrs, cfg.width, cfg.size, act)
+
+
+def architecture(cfg: FaceConfig) -> str:
+    if cfg.arch == "mlp":
+        w = cfg.mlp_width
+        return f"MLP {3 * cfg.size ** 2}-{w}-{w}-A ({cfg.act}, first-layer bias only)"
+    return f"AttributeCNN(width {cfg.width}, {cfg.act}, first-layer bias only)"
+
+
 def train_attribute_classifier(X, A, cfg: FaceConfig, progress: bool = False):
-    """AttributeCNN trained on BCE + (wd/2)‖θ‖² (Adam, then L-BFGS); (model, Π = every tensor,
-    history)."""
-    model = AttributeCNN(A.shape[1], cfg.width, cfg.size, cfg.act).to(X.device)
+    """The attribute classifier trained on BCE + (wd/2)‖θ‖² (Adam, then L-BFGS); (model,
+    Π = every tensor, history)."""
+    model = attribute_classifier(cfg, A.shape[1]).to(X.device)
     hist = train_weight_decay(model, X, A, wd=cfg.wd, adam_steps=cfg.clf_steps, lr=cfg.wd_lr,
                               lbfgs_iters=cfg.clf_lbfgs, progress=progress,
                               log_every=max(cfg.clf_steps // 20, 1))
@@ -56,7 +74,7 @@ def train_attribute_classifier(X, A, cfg: FaceConfig, progress: bool = False):
 def relu_lambda(cfg: FaceConfig, x: torch.Tensor, n_attrs: int):
     """Λ of the ReLU twin of the classifier (same layers, exact ReLU): the Euler identity solved
     by homogeneity.solve_lambda (min-norm member)."""
-    twin = AttributeCNN(n_attrs, cfg.width, cfg.size, "relu")
+    twin = attribute_classifier(cfg, n_attrs, "relu")
     return solve_lambda(twin, x[:8].cpu())
 
 
@@ -121,7 +139,7 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
     model, lam, hist = train_attribute_classifier(X, A, cfg, progress)
     test_x, test_a = s["sets"]["test"]
     lam_relu = relu_lambda(cfg, X, n_attrs)
-    clf = {"architecture": f"AttributeCNN(width {cfg.width}, {cfg.act}, first-layer bias only)",
+    clf = {"architecture": architecture(cfg),
            "train_accuracy": hist["train_acc"][-1],
            "test_accuracy_per_attribute": dict(zip(names, attribute_accuracy(
                model, test_x.to(dev), test_a).tolist())),
@@ -145,7 +163,7 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
             G = Particles(1, len(X), tuple(X.shape[1:]), seed=seed, labels=A).to(dev)
         else:
             G = FaceGenerator(combos, cfg.z_dim, cfg.per_combination, cfg.gen_channels,
-                              size=cfg.size).to(dev)
+                              size=cfg.size, out_bias=cfg.gen_out_bias).to(dev)
         o = NaiveObjective(model, n_attrs) if name == "naive" else gbc_objective(model, n_attrs, cfg)
         lr = {"gbc": cfg.gen_lr, "particles": cfg.particle_lr}.get(name, cfg.baseline_lr)
         h = train_generator(G, o.to(dev), steps=steps, batch=2 * len(X), lr=lr,

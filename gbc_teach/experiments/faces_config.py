@@ -22,7 +22,9 @@ class FaceConfig:
     eval_epochs: int = 6
     n_test: int = 1000  # fresh real faces: train-on-synthetic/test-on-real and Fréchet reference
     # classifier: AttributeCNN, BCE + (wd/2)‖θ‖², Adam then L-BFGS to its stationary point
+    arch: str = "cnn"  # 'mlp': 3·S² → mlp_width → mlp_width → A, first-layer bias (as MNIST's)
     width: int = 16
+    mlp_width: int = 256
     act: str = "softplus"
     wd: float = 5e-4
     wd_lr: float = 1e-3
@@ -34,6 +36,7 @@ class FaceConfig:
     gen_steps: int = 1000
     gen_lr: float = 1e-2
     gen_lr_final: float = 0.05
+    gen_out_bias: float = 0.0  # the generator's first pixels: sigmoid(this); −4 starts near black
     stat_form: str = "pairs"  # v = E[∇ log p(s|x)], every (image, attribute) constraint
     # baselines
     naive_steps: int = 500
