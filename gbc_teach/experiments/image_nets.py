@@ -22,8 +22,10 @@ from .mnist_config import MnistConfig
 
 def make_classifier(cfg: MnistConfig, n_classes: int = 10) -> nn.Module:
     bias = "first" if cfg.first_bias and not cfg.bias else cfg.bias
-    return MLP(784, [cfg.width, cfg.width], n_classes, bn=cfg.bn, bias=bias, act=cfg.act,
-               init_scale=cfg.init_scale)
+    model = MLP(784, [cfg.width, cfg.width], n_classes, bn=cfg.bn, bias=bias, act=cfg.act)
+    with torch.no_grad():  # Haim et al.'s small first layer: training starts in the rich regime
+        model.net[0].weight.mul_(cfg.init_scale)
+    return model
 
 
 def architecture(cfg: MnistConfig) -> str:

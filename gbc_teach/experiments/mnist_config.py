@@ -30,7 +30,7 @@ class MnistConfig:
     bn: bool = True  # False: Haim et al.'s bias-free homogeneous MLP (with bias=False, 'uniform' Λ)
     bias: bool = True
     first_bias: bool = False  # with bias=False: a bias in the first layer only (fixes image scale)
-    init_scale: float = 1.0  # Kaiming init × this; Haim et al.'s rule: small (1e-3) + 'plain' GD
+    init_scale: float = 1.0  # first layer's Kaiming init × this; Haim et al.: 1e-4, 'plain' GD
     clf_steps: int = 600  # 'weight_decay': the Adam steps before L-BFGS
     clf_rule: str = "relative"  # fraction of ‖θ‖ along −∇log L; or 'weight_decay' (Adam, L-BFGS)
     clf_lr: float = 0.03
