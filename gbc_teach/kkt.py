@@ -187,3 +187,29 @@ def wd_diagnostics(model, X, y, wd: float, chunk: int = 8, pairs=None) -> dict:
     return {"wd": wd, "residual_wd": wd_residual(model, X, y, wd),
             "kkt_residual_per_image": per_image.residual, "kkt_residual_pairs": pairs.residual,
             "mu_correlation": corr if np.isfinite(corr) else None}
+
+
+def first_layer_view(W1: torch.Tensor, X: torch.Tensor, rtol: float = 1e-3) -> dict:
+    """What a fully connected first layer h = W₁x + b can see of the training images.
+
+    Everything the classifier computes depends on x only through W₁x, so the part of x outside
+    W₁'s row space is invisible to it: no method that reads θ alone can recover that part. At a
+    weight-decay stationary point wd·W₁ = −(1/n) Σ_i δ_i x_iᵀ (δ_i: the loss gradient at h), so
+    the rows lie in the span of the training images; but where the δ_i of different images are
+    nearly parallel combinations of the C output gradients (a net close to linear on its data),
+    the row space has about C strong directions however many images there are.
+
+    Returns the singular values of W₁ relative to the largest (sorted), `rank` (how many exceed
+    rtol) and, per image, the share of ‖x_i‖ outside the span of those `rank` directions.
+    """
+    W1 = W1.detach().double().cpu()
+    Xf = X.detach().flatten(1).double().cpu()
+    _, S, Vh = torch.linalg.svd(W1, full_matrices=False)
+    rel = S / S[0]
+    k = int((rel > rtol).sum())
+    B = Vh[:k]  # orthonormal rows: the directions W₁ responds to
+    # share outside = ‖x − BᵀBx‖ / ‖x‖
+    outside = (Xf - (Xf @ B.T) @ B).norm(dim=1) / Xf.norm(dim=1).clamp_min(1e-12)
+    return {"rtol": rtol, "rank": k, "singular_values": rel[:len(Xf) + 4].tolist(),
+            "outside": outside.tolist(), "outside_mean": float(outside.mean()),
+            "outside_max": float(outside.max())}

@@ -6,7 +6,7 @@ import torch
 from scipy.optimize import nnls
 from torch import nn
 
-from gbc_teach.kkt import flat_Pi_theta, kkt_fit, margin_jacobian, nnls_gram
+from gbc_teach.kkt import first_layer_view, flat_Pi_theta, kkt_fit, margin_jacobian, nnls_gram
 from gbc_teach.margins import q
 
 
@@ -129,3 +129,23 @@ def test_nnls_gram_rank_deficient():
     _, rnorm = nnls(J.T, t)
     assert (mu >= 0).all()
     assert np.linalg.norm(t - J.T @ mu) == pytest.approx(rnorm, rel=1e-6)
+
+
+def test_first_layer_view_sees_the_row_space_only():
+    """Images in W₁'s row space are fully seen; a direction orthogonal to every row is not, and
+    singular values below rtol do not count as seen."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(4, 30, generator=g)
+    W1 = torch.randn(16, 3, generator=g) @ X[:3]  # rows in the span of the first three images
+    v = first_layer_view(W1, X)
+    assert v["rank"] == 3
+    assert max(v["outside"][:3]) < 1e-6 and v["outside"][3] > 0.05  # W₁ in float32
+    # the 4th image's share outside is exactly its component orthogonal to the span
+    Q, _ = torch.linalg.qr(X[:3].double().T)
+    x4 = X[3].double()
+    expect = float((x4 - Q @ (Q.T @ x4)).norm() / x4.norm())
+    assert abs(v["outside"][3] - expect) < 1e-6
+    # a fourth direction 1e-5 as strong is below rtol = 1e-3: not counted
+    weak = W1 + 1e-5 * W1.norm() * torch.outer(torch.randn(16, generator=g), X[3]) / X[3].norm()
+    assert first_layer_view(weak, X)["rank"] == 3
+    assert first_layer_view(weak, X, rtol=1e-7)["rank"] == 4

@@ -165,6 +165,10 @@ def test_recovery_profile_cli_tiny(no_mnist):
     assert m["config"]["clf_rule"] == "weight_decay" and "first-layer bias" in c["architecture"]
     assert c["residual_wd"] >= 0 and c["kkt_residual_pairs"] <= c["kkt_residual_per_image"] + 1e-6
     assert set(m) >= {"gbc", "particles", "naive", "real"} and "bnstat" not in m
+    fl = c["first_layer"]  # what W₁ sees of the training images: 1 ≤ rank ≤ n, shares in [0, 1]
+    assert 1 <= fl["rank"] <= 10 * m["config"]["n_per_class"] + 1
+    assert len(fl["outside"]) == 10 * m["config"]["n_per_class"]
+    assert all(0 <= v <= 1 for v in fl["outside"]) and fl["singular_values"][0] == 1.0
     for row in ("gbc", "particles", "naive", "real"):
         for key in ("evaluator_accuracy", "second_evaluator_accuracy", "tstr_accuracy",
                     "ssim_recovery_share", "l2_recovery_share"):

@@ -31,7 +31,7 @@ from ..evaluation.attributes import (
 from ..evaluation.images import diversity, frechet_distance, recovery
 from ..gbc import train_generator
 from ..homogeneity import every_tensor, solve_lambda
-from ..kkt import wd_diagnostics
+from ..kkt import first_layer_view, wd_diagnostics
 from ..losses import GBCObjective
 from ..margins import q_attrs
 from ..models import MLP
@@ -151,6 +151,8 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
     clf["residual_history"] = {"step": hist["step"], "residual": hist["residual"]}
     obj = gbc_objective(model, n_attrs, cfg)
     clf["L_stat_of_train_images"] = float(obj(X, A)["L_stat"].detach())
+    if cfg.arch == "mlp":  # the faces enter only through W₁x: what of them it can see
+        clf["first_layer"] = first_layer_view(model.net[0].weight, X)
 
     combos, held = s["combos"], s["held"]
     every = all_combinations(n_attrs)

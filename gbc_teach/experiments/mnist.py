@@ -36,7 +36,7 @@ from ..evaluation.images import frechet_distance
 from ..evaluation.judges import train_second_evaluator
 from ..evaluation.scorecard import image_metrics
 from ..gbc import train_generator
-from ..kkt import kkt_fit, wd_diagnostics
+from ..kkt import first_layer_view, kkt_fit, wd_diagnostics
 from ..utils import get_device, seed_everything
 from .base import Experiment
 from .image_nets import (
@@ -174,6 +174,8 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
     # the loss a generator that reproduced the 500 training images (uniformly) would reach:
     # if generated samples beat it, the conditions do not single the training images out
     clf["L_stat_of_train_images"] = L_stat_of(model, lam, cfg, X, y, C)
+    # the images enter only through W₁x: what of them the first layer can see (kkt.first_layer_view)
+    clf["first_layer"] = first_layer_view(model.net[0].weight, X)
     if cfg.clf_rule == "weight_decay":
         clf.update(wd_diagnostics(model, X, y, cfg.wd, chunk=cfg.kkt_chunk,
                                   pairs=kkt if cfg.kkt_pairs else None))

@@ -46,7 +46,8 @@ def _point_row(n: int, m: dict) -> dict:
         k: m["classifier"].get(k) for k in ("architecture", "test_accuracy", "train_accuracy",
                                             "kkt_residual", "residual_wd",
                                             "kkt_residual_per_image", "kkt_residual_pairs",
-                                            "mu_correlation", "L_stat_of_train_images")}}
+                                            "mu_correlation", "L_stat_of_train_images",
+                                            "first_layer")}}
     for method in ("gbc", "particles", "naive", "bnstat", "real", "train_images"):
         if method in m:
             row[method] = {k: m[method].get(k) for k in (
