@@ -224,3 +224,18 @@ def test_plot_recovery_map():
     assert len(ax.lines) == 5  # 2 methods × (SSIM, L2) + the real line
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [1.0, 0.4, 0.0])
     assert len(fig.axes) == 2  # the residual's twin axis
+
+
+def test_haim_profile_small_first_layer_sees_every_image(no_mnist):
+    """--profile haim: plain GD from a 10⁴× smaller first layer, no weight decay. Its W₁ then
+    holds every training image: each one lies in W₁'s strong row space."""
+    cfg = MnistConfig.profile("haim")
+    assert (cfg.clf_rule, cfg.init_scale, cfg.act, cfg.clf_steps) == ("plain", 1e-4, "relu", 20000)
+    out = no_mnist / "haim"
+    assert main(["mnist", "--fast", "--profile", "haim", "--seed", "0", "--out", str(out),
+                 "--quiet", "--set", "n_eval_images=300", "--set", "eval_epochs=1",
+                 "--set", "particle_steps=0"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    fl = m["classifier"]["first_layer"]
+    assert m["config"]["clf_rule"] == "plain" and m["profile"] == "haim"
+    assert fl["rank"] >= 10 and fl["outside_max"] < 0.05

@@ -253,5 +253,5 @@ def classifier(d: dict, cfg: MnistConfig):
 EXPERIMENT = Experiment(
     name="mnist", help="MNIST: generator from one classifier, baselines, recovery of its images",
     config=MnistConfig.profile, data=mnist_data, classifier=classifier, run=run_mnist,
-    write=write_artifacts, report=report, profiles=("recovery", "paper", "paper-scale"),
+    write=write_artifacts, report=report, profiles=("recovery", "haim", "paper", "paper-scale"),
     reads_mnist=True)

@@ -114,16 +114,31 @@ class MnistConfig:
         return cls(**base)
 
     @classmethod
+    def haim(cls, fast: bool = False, **kw) -> "MnistConfig":
+        """The recovery profile with Haim et al.'s classifier rule: a ReLU MLP whose first layer
+        starts 10⁴× small, plain gradient descent on cross-entropy, no weight decay. Far from a
+        KKT point after 2·10⁴ steps, yet its first layer holds every training image
+        (kkt.first_layer_view; docs/method.md §10)."""
+        base = dict(clf_rule="plain", init_scale=1e-4, act="relu", lam_choice="uniform",
+                    clf_steps=2000 if fast else 20000, clf_lr=0.01)
+        base.update(kw)
+        return cls.recovery(fast=fast, **base)
+
+    @classmethod
     def profile(cls, name: str, fast: bool = False) -> "MnistConfig":
-        """By name: 'recovery' (the default of `gbc-teach mnist`), 'paper' (the paper's
-        500-image batch-norm classifier on a CPU) or 'paper-scale' (its GPU scale)."""
+        """By name: 'recovery' (the default of `gbc-teach mnist`), 'haim' (the same with Haim et
+        al.'s classifier rule), 'paper' (the paper's 500-image batch-norm classifier on a CPU) or
+        'paper-scale' (its GPU scale)."""
         if name == "paper-scale":
             return cls.paper()
         if name == "paper":
             return cls.fast() if fast else cls()
         if name == "recovery":
             return cls.recovery(fast=fast)
-        raise ValueError(f"profile must be 'recovery', 'paper' or 'paper-scale', got {name!r}")
+        if name == "haim":
+            return cls.haim(fast=fast)
+        raise ValueError(f"profile must be 'recovery', 'haim', 'paper' or 'paper-scale', "
+                         f"got {name!r}")
 
     @classmethod
     def paper(cls, **kw) -> "MnistConfig":

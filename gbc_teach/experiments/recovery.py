@@ -133,7 +133,7 @@ def write_map(res: dict, folder: Path) -> list[str]:
 EXPERIMENT = Experiment(
     name="recovery-map",
     help="MNIST: recovery share of GBC and particles against the number of training images",
-    config=lambda profile, fast: MnistConfig.recovery(fast=fast), data=mnist_data,
+    config=MnistConfig.profile, profiles=("recovery", "haim"), data=mnist_data,
     classifier=classifier, run=run_map, write=write_map,
     report=lambda res: f"{map_markdown(res)}\nseconds: {res['seconds']:.0f}",
     options={"ns": Option("1,2,5,10", "training images a class, e.g. 1,2,5,10")},
