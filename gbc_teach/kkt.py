@@ -197,7 +197,7 @@ def first_layer_view(W1: torch.Tensor, X: torch.Tensor, rtol: float = 1e-3) -> d
     weight-decay stationary point wd·W₁ = −(1/n) Σ_i δ_i x_iᵀ (δ_i: the loss gradient at h), so
     the rows lie in the span of the training images; but where the δ_i of different images are
     nearly parallel combinations of the C output gradients (a net close to linear on its data),
-    the row space has about C strong directions however many images there are.
+    the row space has at most about C strong directions however many images there are.
 
     Returns the singular values of W₁ relative to the largest (sorted), `rank` (how many exceed
     rtol) and, per image, the share of ‖x_i‖ outside the span of those `rank` directions.

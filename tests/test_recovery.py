@@ -13,6 +13,7 @@ from gbc_teach.evaluation.judges import augment, train_second_evaluator, tstr_ac
 from gbc_teach.experiments import reports
 from gbc_teach.experiments.image_nets import make_classifier
 from gbc_teach.experiments.mnist_config import MnistConfig
+from gbc_teach.experiments.mnist_multi import run_mnist_multi
 from gbc_teach.gbc import train_generator
 from gbc_teach.homogeneity import every_tensor
 from gbc_teach.kkt import kkt_residual_with, wd_diagnostics, wd_multipliers
@@ -239,3 +240,8 @@ def test_haim_profile_small_first_layer_sees_every_image(no_mnist):
     fl = m["classifier"]["first_layer"]
     assert m["config"]["clf_rule"] == "plain" and m["profile"] == "haim"
     assert fl["rank"] >= 10 and fl["outside_max"] < 0.05
+
+
+def test_mnist_multi_refuses_the_parity_task():
+    with pytest.raises(ValueError, match="task='parity'"):
+        run_mnist_multi(0, MnistConfig.fast(task="parity"))

@@ -101,6 +101,9 @@ def run_mnist_multi(seed: int = 0, cfg: MnistConfig | None = None, progress: boo
     k·C .. k·C + C − 1 (C = 10/K) of the same 500 training images; each has its own Λ, Π, α."""
     t0 = time.perf_counter()
     cfg = cfg or MnistConfig()
+    if cfg.task != "digits":  # each classifier knows a block of digits: parity has no blocks
+        raise ValueError(f"mnist-multi splits the ten digits between classifiers: setting "
+                         f"task={cfg.task!r} is not supported here (task='digits')")
     s = setup(seed, cfg, data_dir, progress)
     cfg, dev, imgs, labs = s["cfg"], s["dev"], s["imgs"], s["labs"]
     C = 10 // n_classifiers
