@@ -375,7 +375,8 @@ display(Markdown(reports.markdown_table(m_paper)))
 #   large residual even at an exact stationary point.
 # * With the matching stationarity loss, GBC and free particles give back every one of 10 training
 #   images. Recovery falls quickly with the number of images: a copy of the training set is what the
-#   conditions ask for, and gradient descent finds it only while the set is small.
+#   conditions ask for, and gradient descent finds it only while the set is small. Notebook 05c
+#   measures one limit directly: how much of each training image the first layer can see.
 # * Judging samples needs more than one evaluator: recovered training images are digits to both
 #   evaluators, yet as a data set they are only ten images (low TSTR, high Fréchet).
 #

@@ -160,8 +160,13 @@ display(Markdown(
 # **Reading.** On these faces the classifier sits at its stationary point and its training faces
 # satisfy the conditions almost exactly (L_stat of the training faces near 0), yet neither GBC nor
 # the particles find them from a blank start: the stationarity loss stays near 1 (v nearly
-# orthogonal to θ), where 1 − cos² has almost no gradient. The conditions single the faces out;
-# the optimization does not reach them. FINDINGS.md ("Faces") lists what was tried.
+# orthogonal to θ), where 1 − cos² has almost no gradient. That the training faces satisfy the
+# conditions does not mean nothing else does. For a fully connected classifier the first layer
+# shows how much of each face the classifier can see at all (notebook 05c): run this chapter with
+# `--set arch=mlp` and read `classifier.first_layer` in metrics.json — with five attribute logits
+# and weight decay, the first layer keeps only about five strong directions for its training
+# faces, and whatever part of a face lies outside them no method can recover. FINDINGS.md
+# ("Faces", §9) lists what was tried.
 
 # %%
 assert all(0 <= m[k]["evaluator_accuracy"] <= 1 for k in ("gbc", "naive", "particles", "real"))
