@@ -10,7 +10,7 @@ import torch
 from gbc_teach.baselines.particles import Particles
 from gbc_teach.cli import main
 from gbc_teach.evaluation.judges import augment, train_second_evaluator, tstr_accuracy
-from gbc_teach.experiments import reports
+from gbc_teach.experiments import recovery, reports
 from gbc_teach.experiments.image_nets import make_classifier
 from gbc_teach.experiments.mnist_config import MnistConfig
 from gbc_teach.experiments.mnist_multi import run_mnist_multi
@@ -245,3 +245,16 @@ def test_haim_profile_small_first_layer_sees_every_image(no_mnist):
 def test_mnist_multi_refuses_the_parity_task():
     with pytest.raises(ValueError, match="task='parity'"):
         run_mnist_multi(0, MnistConfig.fast(task="parity"))
+
+
+def test_map_markdown_shows_what_the_first_layer_sees():
+    row = {"ssim_recovery_share": 1.0, "l2_recovery_share": 1.0, "ssim_recovery_mean": 0.9,
+           "ssim_reference_mean": 0.6, "evaluator_accuracy": 0.9}
+    clf = {"test_accuracy": 0.4, "residual_wd": 0.01, "kkt_residual_per_image": 0.7,
+           "kkt_residual_pairs": 0.004}
+    res = {"rows": [{"n_train": 10, "classifier": {**clf, "first_layer": {
+        "rank": 10, "outside_mean": 0.0}}, "gbc": row},
+        {"n_train": 20, "classifier": clf, "gbc": row}]}  # a point cached before the lens
+    lines = recovery.map_markdown(res).splitlines()
+    assert "W₁ sees" in lines[0] and lines[0].count("|") == lines[1].count("|")
+    assert "| 10 (0.000) |" in lines[2] and "| — |" in lines[3]

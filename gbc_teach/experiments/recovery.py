@@ -47,7 +47,7 @@ def _point_row(n: int, m: dict) -> dict:
                                             "kkt_residual", "residual_wd",
                                             "kkt_residual_per_image", "kkt_residual_pairs",
                                             "mu_correlation", "L_stat_of_train_images",
-                                            "first_layer")}}
+                                            "kkt_mode", "first_layer")}}
     for method in ("gbc", "particles", "naive", "bnstat", "real", "train_images"):
         if method in m:
             row[method] = {k: m[method].get(k) for k in (
@@ -91,8 +91,9 @@ def recovery_map(ns=(1, 2, 5, 10), seed: int = 0, cfg=None, data_dir=None,
 
 def map_markdown(result: dict) -> str:
     """One line a training-set size: the classifier's residuals, then each method's shares."""
-    head = ("| n | test acc. | ‖∇L+wd·θ‖/‖wd·θ‖ | KKT per image | KKT pairs | method | "
-            "SSIM share | L2 share | mean SSIM (real pool) | eval. | eval. 2 | TSTR |")
+    head = ("| n | test acc. | ‖∇L+wd·θ‖/‖wd·θ‖ | KKT per image | KKT pairs | W₁ sees: dirs "
+            "(outside) | method | SSIM share | L2 share | mean SSIM (real pool) | eval. | eval. 2 "
+            "| TSTR |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def f(v, d=3):
@@ -100,11 +101,16 @@ def map_markdown(result: dict) -> str:
 
     for r in result["rows"]:
         c = r["classifier"]
+        fl = c.get("first_layer")  # W₁'s directions above 1e-3, the images' mean share outside
+        sees = "—" if not fl else f"{fl['rank']} ({fl['outside_mean']:.3f})"
+        pairs = c.get("kkt_residual_pairs")  # rules without weight decay: the fit run_mnist made
+        if pairs is None and "pairs" in str(c.get("kkt_mode")):
+            pairs = c.get("kkt_residual")
         for i, method in enumerate(m for m in ("gbc", "particles", "real") if m in r):
             g = r[method]
-            left = (f"| {r['n_train']} | {f(c['test_accuracy'])} | {f(c['residual_wd'], 4)} | "
-                    f"{f(c['kkt_residual_per_image'])} | {f(c['kkt_residual_pairs'])} |"
-                    if i == 0 else "| | | | | |")
+            left = (f"| {r['n_train']} | {f(c['test_accuracy'])} | {f(c.get('residual_wd'), 4)} | "
+                    f"{f(c.get('kkt_residual_per_image'))} | {f(pairs)} | "
+                    f"{sees} |" if i == 0 else "| | | | | | |")
             lines.append(f"{left} {method} | {f(g['ssim_recovery_share'])} | "
                          f"{f(g['l2_recovery_share'])} | {f(g['ssim_recovery_mean'])} "
                          f"({f(g['ssim_reference_mean'])}) | {f(g['evaluator_accuracy'])} | "
