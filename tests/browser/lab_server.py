@@ -100,9 +100,17 @@ def fast_mode_keeps_widgets(env: dict) -> bool:
 
     km, kc = start_new_kernel(kernel_name="python3", env={**env, "GBC_FAST": "1"}, startup_timeout=120)
     try:
-        found = []
-        kc.execute_interactive("from gbc_teach import widgets; print(widgets.widgets_available())",
-                               timeout=120, output_hook=lambda m: found.append(m["content"].get("text", "")))
+        found, errors = [], []
+
+        def hook(msg):
+            if msg["msg_type"] == "error":  # a failed probe must not pass for "no widgets"
+                errors.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
+            found.append(msg["content"].get("text", ""))
+
+        kc.execute_interactive("from gbc_teach.viz import widgets; print(widgets.widgets_available())",
+                               timeout=120, output_hook=hook)
+        if errors:
+            raise RuntimeError(f"the widget probe failed in a kernel: {errors[0]}")
         return "True" in "".join(found)
     finally:
         kc.stop_channels()
