@@ -29,11 +29,12 @@
 # orthogonal to every row of $W_1$ changes nothing the network computes. That part is invisible to
 # the classifier, so no method that reads $\theta$ alone — GBC, particles, anything — can get it back.
 #
-# Where do the rows of $W_1$ lie? Every gradient step adds $-\eta\,\delta_i x_i^\top$ for each
-# training image ($\delta_i$: the loss gradient at $h$), so after training
+# Where do the rows of $W_1$ lie? Every plain gradient step adds $-\eta\,\delta_i x_i^\top$ for
+# each training image ($\delta_i$: the loss gradient at $h$), so after gradient descent
 # $$W_1 = W_1^{(0)} - \sum_i c_i\, x_i^\top ,$$
-# the initialization plus a combination of the training images; at a weight-decay stationary point
-# the first term is gone ($\mathrm{wd}\,W_1 = -\tfrac1n\sum_i \delta_i x_i^\top$). But the images are
+# the initialization plus a combination of the training images; at a weight-decay stationary point,
+# whatever optimizer reached it, the first term is gone
+# ($\mathrm{wd}\,W_1 = -\tfrac1n\sum_i \delta_i x_i^\top$). But the images are
 # only *seen* along the directions where $W_1$ is large. If the $\delta_i$ of different images are
 # nearly parallel combinations of the C output gradients, as in a net that is close to linear on
 # its data, $W_1$ has at most about C strong directions, however many images there are.
