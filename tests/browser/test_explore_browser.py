@@ -32,6 +32,10 @@ from test_widgets_browser import changed_pixels, figure_png, move_control
 APP = ROOT / "apps" / "explore.ipynb"
 STEPS = 300  # classifier steps: enough for a trained toy; the page is ready in well under a minute
 LOAD_TIMEOUT = 400  # s for the page to show the explorer (kernel start, training, KKT fits)
+# a page whose kernel has not shown the explorer after this long is loaded once more (a new
+# kernel): one fresh-clone CI run saw a kernel stay on "Executing 2 of 3" for 400 s, where the
+# page is ready in about 25 s; the test still needs a working explorer on the second load
+RELOAD_AFTER = 150
 REDRAW_TIMEOUT = 60  # s for the figure to change after the slider moved
 
 
@@ -93,6 +97,7 @@ def open_page(pw, profile: Path, url: str):
 @pytest.mark.browser
 @pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
 def test_explore_app_redraws_in_voila(voila_app):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -103,7 +108,13 @@ def test_explore_app_redraws_in_voila(voila_app):
             ctx, page = open_page(pw, profile, voila_app)
             try:
                 widget = page.locator(".widget-interact").first
-                widget.wait_for(state="visible", timeout=LOAD_TIMEOUT * 1000)
+                try:
+                    widget.wait_for(state="visible", timeout=RELOAD_AFTER * 1000)
+                except PlaywrightTimeout:
+                    page.screenshot(path=str(SHOTS / "explore_stalled.png"), full_page=True)
+                    print(f"\nexplore: no explorer after {RELOAD_AFTER} s; loading the page again")
+                    page.reload(wait_until="commit", timeout=LOAD_TIMEOUT * 1000)
+                    widget.wait_for(state="visible", timeout=LOAD_TIMEOUT * 1000)
                 output = widget.locator(".widget-output").first
                 before = figure_png(output)
                 t_load = time.monotonic() - t0
