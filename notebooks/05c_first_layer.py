@@ -72,10 +72,12 @@ plt.rcParams["figure.dpi"] = 80
 torch.set_num_threads(1)
 torch.set_flush_denormal(True)
 
+WD10, BINARY, HAIM = ("10 classes, weight decay", "2 classes, weight decay",
+                      "10 classes, Haim et al.'s rule")
 CLASSIFIERS = {
-    "10 classes, weight decay": MnistConfig.recovery(fast=FAST),
-    "2 classes, weight decay": MnistConfig.recovery(fast=FAST, task="parity"),
-    "10 classes, Haim et al.'s rule": MnistConfig.haim(fast=FAST),
+    WD10: MnistConfig.recovery(fast=FAST),
+    BINARY: MnistConfig.recovery(fast=FAST, task="parity"),
+    HAIM: MnistConfig.haim(fast=FAST),
 }
 STEPS = 300 if FAST else 3000  # particle steps
 for name, cfg in CLASSIFIERS.items():
@@ -98,7 +100,7 @@ for name, cfg in CLASSIFIERS.items():
     runs[name] = dict(cfg=cfg, d=d, X=X, y=y, model=model, lam=lam, kkt=fit.residual,
                       view=first_layer_view(model.net[0].weight, X))
     print(f"{name:32s} labels {y.tolist()}  KKT residual (pairs) {fit.residual:.3f}")
-same = all(torch.equal(r["X"], runs["10 classes, weight decay"]["X"]) for r in runs.values())
+same = all(torch.equal(r["X"], runs[WD10]["X"]) for r in runs.values())
 assert same  # one set of ten images for all three
 
 # %% [markdown]
@@ -109,7 +111,7 @@ assert same  # one set of ten images for all three
 # marks the number of training images.
 
 # %%
-n = len(runs["10 classes, weight decay"]["y"])
+n = len(runs[WD10]["y"])
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
 for name, r in runs.items():
     sv = r["view"]["singular_values"]
@@ -134,7 +136,7 @@ display(Markdown("\n".join(rows)))
 # %%
 # what the lens claims, checked: the binary net sees few strong directions and misses much of
 # each image; Haim et al.'s rule holds every image (≤ 5 % of any image outside)
-binary, haim = runs["2 classes, weight decay"]["view"], runs["10 classes, Haim et al.'s rule"]["view"]
+binary, haim = runs[BINARY]["view"], runs[HAIM]["view"]
 assert sum(s > 0.1 for s in binary["singular_values"]) <= 3
 assert binary["outside_mean"] > 0.2
 assert haim["rank"] >= n and haim["outside_max"] < 0.05
@@ -166,7 +168,7 @@ for name, r in runs.items():
 
 # %%
 fig, axes = plt.subplots(1 + len(runs), n, figsize=(0.9 * n, 1.0 * (1 + len(runs))))
-rows_img = [("training images", runs["10 classes, weight decay"]["X"])]
+rows_img = [("training images", runs[WD10]["X"])]
 rows_img += [(name, r["x"]) for name, r in runs.items()]
 for i, (label, imgs) in enumerate(rows_img):
     for j in range(n):
@@ -179,14 +181,13 @@ plt.show()
 # %%
 share = {name: r["rec"]["share"] for name, r in runs.items()}
 if not FAST:  # at the full sizes: the nets that see their images give them back, the binary not
-    assert share["10 classes, weight decay"] >= 0.8 and share["10 classes, Haim et al.'s rule"] >= 0.8
-    assert share["2 classes, weight decay"] <= 0.2
+    assert share[WD10] >= 0.8 and share[HAIM] >= 0.8
+    assert share[BINARY] <= 0.2
 display(Markdown(
     f"Recovery follows what the first layer sees: the 10-class weight-decay net "
-    f"({share['10 classes, weight decay']:.2f}) and the Haim-rule net "
-    f"({share['10 classes, Haim et al.' + chr(39) + 's rule']:.2f}) give their images back; the "
+    f"({share[WD10]:.2f}) and the Haim-rule net ({share[HAIM]:.2f}) give their images back; the "
     f"binary net, which misses {binary['outside_mean']:.0%} of each image on average, gives "
-    f"{share['2 classes, weight decay']:.2f}."))
+    f"{share[BINARY]:.2f}."))
 
 # %% [markdown]
 # ## What to take away
