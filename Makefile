@@ -49,10 +49,11 @@ $(LAB_STAMP): $(RUNTIME_STAMP)
 demo: $(RUNTIME_STAMP)
 	$(VENV)/bin/gbc-teach toy2d --seed 0 --out outputs/toy2d
 
-# ruff lints the notebooks' py:percent sources (notebooks/*.py); nbval runs the stored .ipynb
+# ruff lints the notebooks' py:percent sources (notebooks/*.py); nbval runs the stored .ipynb;
+# --durations lists the slowest tests (the browser tests among them) in the CI log
 test: $(DEV_STAMP) $(LAB_STAMP)
 	$(VENV)/bin/ruff check gbc_teach tests notebooks apps
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=12
 	GBC_FAST=1 $(VENV)/bin/pytest -q --nbval-lax notebooks/
 
 # the widget tests alone (tests/browser: JupyterLab in headless Chromium; `make test` runs them too,
