@@ -145,6 +145,38 @@ def dictionary_fit(model: nn.Module, candidates: torch.Tensor, labels: torch.Ten
     return mu.float(), residual, keep.cpu()
 
 
+def scan_q_min(model: nn.Module, candidates: torch.Tensor, labels: torch.Tensor,
+               Pi: torch.Tensor | None = None, n: int = 121, band: tuple[float, float] = (1.0, 1.05),
+               quantiles: tuple[float, float] = (0.02, 0.98)) -> dict:
+    """q_min without the data: the margin band at which the dictionary fits Πθ best.
+
+    At a KKT point Πθ is a non-negative combination of margin gradients taken *at* q = q_min;
+    a band of candidates at any other margin s explains it worse. So scan s over a geometric grid
+    between two quantiles of the candidates' positive margins, fit μ ≥ 0 on the candidates with
+    band[0]·s ≤ q ≤ band[1]·s (`dictionary_fit`), and keep the s of the smallest residual.
+    Returns {"s": (n,) tensor, "residual": (n,) tensor (NaN where the band is empty),
+    "q_min": the best s, "n_band": (n,) candidates per band}.
+    """
+    with torch.no_grad():
+        qc = margin(model(candidates), labels)
+    pos = qc[qc > 0].double()
+    if len(pos) < 2:
+        raise ValueError("fewer than two candidates with a positive margin: widen the candidates")
+    lo, hi = (float(torch.quantile(pos, q)) for q in quantiles)
+    s = torch.logspace(np.log10(lo), np.log10(hi), n, dtype=torch.float64)
+    res = torch.full((n,), float("nan"), dtype=torch.float64)
+    counts = torch.zeros(n, dtype=torch.long)
+    for i, si in enumerate(s.tolist()):
+        keep = (qc >= band[0] * si) & (qc <= band[1] * si)
+        counts[i] = int(keep.sum())
+        if counts[i]:
+            res[i] = dictionary_fit(model, candidates[keep], labels[keep], Pi)[1]
+    if bool(res.isnan().all()):
+        raise ValueError("no band held a candidate: use more candidates or a wider band")
+    best = int(torch.nan_to_num(res, nan=float("inf")).argmin())
+    return {"s": s, "residual": res, "q_min": float(s[best]), "n_band": counts}
+
+
 def wd_multipliers(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: float) -> torch.Tensor:
     """The multipliers a weight-decay stationary point predicts, one per (point, wrong class):
 

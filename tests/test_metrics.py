@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gbc_teach.evaluation.points import precision, radius, sv_recall
+from gbc_teach.evaluation.points import dictionary_scores, precision, radius, sv_recall
 
 X = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
 y = torch.tensor([0, 0, 1])
@@ -57,3 +57,19 @@ def test_errors():
         sv_recall(samples, sample_y, X, y, torch.zeros(3, dtype=torch.bool), 0.1)
     with pytest.raises(ValueError, match="no samples"):
         precision(samples[:0], sample_y[:0], X, y, 0.1)
+
+
+def test_dictionary_scores_weigh_candidates_by_mu():
+    """Two support vectors; candidates: one on SV 0 (μ 3), one on the non-SV point (μ 1), one
+    far from everything (μ 1), one on SV 1 but too weak to count as active (μ 0.001)."""
+    X = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    y = torch.tensor([0, 1, 0])
+    support = torch.tensor([True, True, False])
+    cand = torch.tensor([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0], [1.0, 0.0]])
+    cand_y = torch.tensor([0, 0, 0, 1])
+    mu = torch.tensor([3.0, 1.0, 1.0, 0.001])
+    s = dictionary_scores(cand, cand_y, mu, X, y, support, r=0.1)
+    assert s["n_active"] == 3
+    assert s["sv_recall"] == 0.5  # SV 1's only candidate is below 1% of max μ
+    assert abs(s["weight_near"] - 4.001 / 5.001) < 1e-6  # the far candidate's μ is the only miss
+    assert dictionary_scores(cand, cand_y, mu, X, y, support, r=0.1, active_frac=1e-4)["sv_recall"] == 1.0

@@ -35,3 +35,15 @@ def radius(X: torch.Tensor, frac: float = 0.1) -> float:
     """r = frac × the diameter of the training set."""
     Xf = X.flatten(1).float()
     return frac * float(torch.cdist(Xf, Xf).max())
+
+
+def dictionary_scores(cand, cand_y, mu, X, y, support, r: float, active_frac: float = 0.01) -> dict:
+    """A weighted candidate set (e.g. `kkt.dictionary_fit`'s μ) scored like a generator's samples:
+    sv_recall over the active candidates (μ_j > active_frac · max μ), and weight_near, the share
+    of Σμ on candidates within r of a same-class training point (precision with μ as the
+    sampling weights)."""
+    mu = mu.float()
+    active = mu > active_frac * mu.max()
+    near = _within(cand, cand_y, X, y, r).float()
+    return {"sv_recall": sv_recall(cand[active], cand_y[active], X, y, support, r),
+            "weight_near": float((mu * near).sum() / mu.sum()), "n_active": int(active.sum())}

@@ -23,8 +23,8 @@ from dataclasses import asdict, fields
 import torch
 
 from ..datasets.toy2d import make_toy2d
-from ..evaluation.points import precision, radius, sv_recall
-from ..kkt import constraints, flat_Pi_theta, kkt_fit, margin_jacobian, nnls_gram
+from ..evaluation.points import dictionary_scores, precision, radius, sv_recall
+from ..kkt import constraints, dictionary_fit, flat_Pi_theta, kkt_fit, margin_jacobian, nnls_gram, scan_q_min
 from ..losses import GBCObjective
 from ..margins import q as margin
 from ..utils import seed_everything
@@ -231,3 +231,46 @@ def format_table(summary: list[dict]) -> str:
              f"{r['gen_seconds']:.0f} + {r['clf_seconds']:.0f} | {fmt(r['recall_per_seed'])} | "
              f"{fmt(r['precision_per_seed'])} |" for r in summary]
     return head + "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The convex reconstruction with a data-free q_min, beside GBC (scripts/toy_convex.py)
+
+
+def grid_candidates(side: int, n_classes: int, extent: float = 2.5):
+    """Every point of a side×side grid over [−extent, extent]², once per class."""
+    g = torch.linspace(-extent, extent, side)
+    a, b = torch.meshgrid(g, g, indexing="xy")
+    grid = torch.stack([a.flatten(), b.flatten()], 1)
+    return grid.repeat(n_classes, 1), torch.arange(n_classes).repeat_interleave(len(grid))
+
+
+def convex_seed(seed: int, cfg: ToyConfig, side: int = 150, band=(1.0, 1.05),
+                gbc: bool = True) -> dict:
+    """One seed: the classifier of `gbc-teach toy2d`; q_min read off the classifier alone
+    (`kkt.scan_q_min` on a side×side grid); the dictionary fit in that band, scored like a
+    generator; and (gbc=True) the GBC generator of `gbc-teach toy2d` on the same classifier."""
+    t0 = time.perf_counter()
+    seed_everything(seed)  # as in run_toy2d: same data, same init
+    data = make_toy2d(seed, cfg.n_classes, cfg.n_per_class)
+    model, lam, _ = train_toy_classifier(data, cfg)
+    kkt = kkt_fit(model, data.X, data.y, lam.Pi)
+    clf_seconds, t1 = time.perf_counter() - t0, time.perf_counter()
+    cand, lab = grid_candidates(side, cfg.n_classes)
+    scan = scan_q_min(model, cand, lab, lam.Pi, band=band)
+    mu, residual, keep = dictionary_fit(model, cand, lab, lam.Pi, q_band=band, q_min=scan["q_min"])
+    r = radius(data.X)
+    row = {"seed": seed, "kkt_residual": kkt.residual, "n_support": kkt.n_support,
+           "q_min_ratio": scan["q_min"] / kkt.q_min, "dict_residual": residual,
+           **dictionary_scores(cand[keep], lab[keep], mu, data.X, data.y, kkt.support, r),
+           "scan": {"s_over_q_min": (scan["s"] / kkt.q_min).tolist(),
+                    "residual": scan["residual"].tolist()},
+           "clf_seconds": clf_seconds, "convex_seconds": time.perf_counter() - t1}
+    if gbc:
+        t2 = time.perf_counter()
+        G, _, hist = train_gbc(model, lam, cfg, seed)
+        ev = evaluate(G, data, kkt, cfg, seed)
+        row["gbc"] = {"sv_recall": ev["sv_recall"], "precision": ev["precision"],
+                      "L_stat": hist["L_stat"][-1], "q_min_ratio": hist["q_min"][-1] / kkt.q_min,
+                      "seconds": time.perf_counter() - t2}
+    return row
