@@ -155,7 +155,8 @@ def scan_q_min(model: nn.Module, candidates: torch.Tensor, labels: torch.Tensor,
     between two quantiles of the candidates' positive margins, fit μ ≥ 0 on the candidates with
     band[0]·s ≤ q ≤ band[1]·s (`dictionary_fit`), and keep the s of the smallest residual.
     Returns {"s": (n,) tensor, "residual": (n,) tensor (NaN where the band is empty),
-    "q_min": the best s, "n_band": (n,) candidates per band}.
+    "q_min": the best s, "n_band": (n,) candidates per band, and the fit at the best s as
+    `dictionary_fit(..., q_band=band, q_min=best s)` returns it: "mu", "keep"}.
     """
     with torch.no_grad():
         qc = margin(model(candidates), labels)
@@ -166,15 +167,18 @@ def scan_q_min(model: nn.Module, candidates: torch.Tensor, labels: torch.Tensor,
     s = torch.logspace(np.log10(lo), np.log10(hi), n, dtype=torch.float64)
     res = torch.full((n,), float("nan"), dtype=torch.float64)
     counts = torch.zeros(n, dtype=torch.long)
+    best = None  # (index, μ, keep) of the smallest residual so far
     for i, si in enumerate(s.tolist()):
-        keep = (qc >= band[0] * si) & (qc <= band[1] * si)
+        keep = ((qc >= band[0] * si) & (qc <= band[1] * si)).cpu()
         counts[i] = int(keep.sum())
         if counts[i]:
-            res[i] = dictionary_fit(model, candidates[keep], labels[keep], Pi)[1]
-    if bool(res.isnan().all()):
+            mu, res[i], _ = dictionary_fit(model, candidates[keep], labels[keep], Pi)
+            if best is None or res[i] < res[best[0]]:
+                best = (i, mu, keep)
+    if best is None:
         raise ValueError("no band held a candidate: use more candidates or a wider band")
-    best = int(torch.nan_to_num(res, nan=float("inf")).argmin())
-    return {"s": s, "residual": res, "q_min": float(s[best]), "n_band": counts}
+    return {"s": s, "residual": res, "q_min": float(s[best[0]]), "n_band": counts,
+            "mu": best[1], "keep": best[2]}
 
 
 def wd_multipliers(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: float) -> torch.Tensor:

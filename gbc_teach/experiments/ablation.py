@@ -20,11 +20,12 @@ import statistics
 import time
 from dataclasses import asdict, fields
 
+import numpy as np
 import torch
 
 from ..datasets.toy2d import make_toy2d
 from ..evaluation.points import dictionary_scores, precision, radius, sv_recall
-from ..kkt import constraints, dictionary_fit, flat_Pi_theta, kkt_fit, margin_jacobian, nnls_gram, scan_q_min
+from ..kkt import constraints, flat_Pi_theta, kkt_fit, margin_jacobian, nnls_gram, scan_q_min
 from ..losses import GBCObjective
 from ..margins import q as margin
 from ..utils import seed_everything
@@ -257,11 +258,12 @@ def convex_seed(seed: int, cfg: ToyConfig, side: int = 150, band=(1.0, 1.05),
     kkt = kkt_fit(model, data.X, data.y, lam.Pi)
     clf_seconds, t1 = time.perf_counter() - t0, time.perf_counter()
     cand, lab = grid_candidates(side, cfg.n_classes)
-    scan = scan_q_min(model, cand, lab, lam.Pi, band=band)
-    mu, residual, keep = dictionary_fit(model, cand, lab, lam.Pi, q_band=band, q_min=scan["q_min"])
+    scan = scan_q_min(model, cand, lab, lam.Pi, band=band)  # with the fit in the best band
+    mu, keep = scan["mu"], scan["keep"]
     r = radius(data.X)
     row = {"seed": seed, "kkt_residual": kkt.residual, "n_support": kkt.n_support,
-           "q_min_ratio": scan["q_min"] / kkt.q_min, "dict_residual": residual,
+           "q_min_ratio": scan["q_min"] / kkt.q_min,
+           "dict_residual": float(np.nanmin(scan["residual"].numpy())),
            **dictionary_scores(cand[keep], lab[keep], mu, data.X, data.y, kkt.support, r),
            "scan": {"s_over_q_min": (scan["s"] / kkt.q_min).tolist(),
                     "residual": scan["residual"].tolist()},
