@@ -181,6 +181,39 @@ def scan_q_min(model: nn.Module, candidates: torch.Tensor, labels: torch.Tensor,
             "mu": best[1], "keep": best[2]}
 
 
+def dictionary_atoms(candidates: torch.Tensor, labels: torch.Tensor, mu: torch.Tensor,
+                     n_classes: int, k: int, radius: float):
+    """Merge a dictionary fit into k weighted atoms a class, e.g. a generator's k codes.
+
+    The fit spreads each support vector's μ over the few candidates around it. Per class,
+    repeatedly take the candidate of largest remaining μ, merge every candidate within `radius`
+    of it into one atom (μ-weighted mean position, summed μ), until k atoms are found or the class
+    has no μ left (< 10⁻³ of Σμ); then split the heaviest atoms in two (same place, half the
+    weight) until there are k. Returns (atoms (C, k, d), weights (C, k)).
+    """
+    mu = mu.float()
+    atoms = torch.zeros(n_classes, k, candidates.shape[1])
+    weights = torch.zeros(n_classes, k)
+    for c in range(n_classes):
+        x, w = candidates[labels == c], mu[labels == c].clone()
+        if not len(x):
+            raise ValueError(f"no candidate of class {c}: the dictionary must cover every class")
+        found = []
+        while len(found) < k and w.sum() > 1e-3 * mu.sum():
+            near = ((x - x[w.argmax()]).norm(dim=1) < radius) & (w > 0)
+            found.append([(w[near, None] * x[near]).sum(0) / w[near].sum(), float(w[near].sum())])
+            w[near] = 0
+        if not found:  # a class without μ: one atom at its first candidate, weight 1
+            found = [[x[0], 1.0]]
+        while len(found) < k:
+            heavy = max(found, key=lambda a: a[1])
+            heavy[1] /= 2
+            found.append([heavy[0].clone(), heavy[1]])
+        for j, (pos, weight) in enumerate(found):
+            atoms[c, j], weights[c, j] = pos, weight
+    return atoms, weights
+
+
 def wd_multipliers(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: float) -> torch.Tensor:
     """The multipliers a weight-decay stationary point predicts, one per (point, wrong class):
 

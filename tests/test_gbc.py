@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from gbc_teach.baselines.naive import NaiveObjective
-from gbc_teach.gbc import balanced_labels, train_generator
+from gbc_teach.gbc import balanced_labels, fit_codes, train_generator
 from gbc_teach.models import MLP, Generator
 from gbc_teach.training import NonFiniteError
 
@@ -58,3 +58,27 @@ def test_naive_baseline_raises_margins():
 
 def test_balanced_labels():
     assert balanced_labels(7, 3).tolist() == [0, 1, 2, 0, 1, 2, 0]
+
+
+def test_fit_codes_puts_every_code_on_its_atom():
+    """After the warm start every (class, code) sends any z to its atom, and π(c | y) is the
+    atoms' weights normalized per class."""
+    torch.manual_seed(0)
+    G = Generator(2, 2, 2, hidden=64, box=2.5, n_codes=3)
+    atoms = torch.tensor([[[-1.5, 0.0], [0.0, 1.2], [1.0, -1.0]],
+                          [[0.5, 0.5], [-0.8, -1.4], [1.6, 1.1]]])
+    weights = torch.tensor([[1.0, 2.0, 1.0], [3.0, 0.0, 1.0]])
+    before = G(torch.zeros(6, 2), torch.tensor([0, 0, 0, 1, 1, 1]), torch.tensor([0, 1, 2] * 2))
+    assert (before - atoms.flatten(0, 1)).norm(dim=1).max() > 0.5  # not there by chance
+    rms = fit_codes(G, atoms, weights, steps=800, seed=0)
+    assert rms < 0.05, rms
+    y, c = torch.tensor([0, 0, 0, 1, 1, 1]).repeat(50), torch.tensor([0, 1, 2] * 2).repeat(50)
+    with torch.no_grad():
+        x = G(torch.randn(300, 2, generator=torch.Generator().manual_seed(1)), y, c)
+    assert (x - atoms[y, c]).norm(dim=1).max() < 0.15  # measured 0.06
+    pi = torch.softmax(G.code_logits.detach(), 1)
+    torch.testing.assert_close(pi[0], torch.tensor([0.25, 0.5, 0.25]), atol=1e-6, rtol=0)
+    assert pi[1, 1] < 1e-3 and pi[1, 0] == pytest.approx(0.75, abs=1e-3)  # zero weight: floored
+    with pytest.raises(ValueError, match=r"\(n_classes, n_codes\) = \(2, 3\)"):
+        fit_codes(G, atoms[:, :2], weights[:, :2])
+

@@ -44,6 +44,14 @@ def make_toy2d(seed: int = 0, n_classes: int = 3, n_per_class: int = 8, radius: 
     raise RuntimeError("could not draw a separable toy set; lower min_gap or spread")
 
 
+def grid_candidates(side: int, n_classes: int, extent: float = 2.5):
+    """Every point of a side×side grid over [−extent, extent]², once per class."""
+    g = torch.linspace(-extent, extent, side)
+    a, b = torch.meshgrid(g, g, indexing="xy")
+    grid = torch.stack([a.flatten(), b.flatten()], 1)
+    return grid.repeat(n_classes, 1), torch.arange(n_classes).repeat_interleave(len(grid))
+
+
 def with_const_feature(X: torch.Tensor, c: float = 1.0) -> torch.Tensor:
     """Append a constant feature, so a bias-free (homogeneous) net still has an affine first layer."""
     return torch.cat([X, torch.full_like(X[:, :1], c)], 1)

@@ -18,12 +18,12 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 
 import numpy as np
 import torch
 
-from ..datasets.toy2d import make_toy2d
+from ..datasets.toy2d import grid_candidates, make_toy2d
 from ..evaluation.points import dictionary_scores, precision, radius, sv_recall
 from ..kkt import constraints, flat_Pi_theta, kkt_fit, margin_jacobian, nnls_gram, scan_q_min
 from ..losses import GBCObjective
@@ -238,19 +238,12 @@ def format_table(summary: list[dict]) -> str:
 # The convex reconstruction with a data-free q_min, beside GBC (scripts/toy_convex.py)
 
 
-def grid_candidates(side: int, n_classes: int, extent: float = 2.5):
-    """Every point of a side×side grid over [−extent, extent]², once per class."""
-    g = torch.linspace(-extent, extent, side)
-    a, b = torch.meshgrid(g, g, indexing="xy")
-    grid = torch.stack([a.flatten(), b.flatten()], 1)
-    return grid.repeat(n_classes, 1), torch.arange(n_classes).repeat_interleave(len(grid))
-
-
 def convex_seed(seed: int, cfg: ToyConfig, side: int = 150, band=(1.0, 1.05),
-                gbc: bool = True) -> dict:
+                gbc: bool = True, convex_gbc: bool = True) -> dict:
     """One seed: the classifier of `gbc-teach toy2d`; q_min read off the classifier alone
     (`kkt.scan_q_min` on a side×side grid); the dictionary fit in that band, scored like a
-    generator; and (gbc=True) the GBC generator of `gbc-teach toy2d` on the same classifier."""
+    generator; (gbc=True) the GBC generator of `gbc-teach toy2d` on the same classifier; and
+    (convex_gbc=True) the same generator started from the convex reconstruction (start="convex")."""
     t0 = time.perf_counter()
     seed_everything(seed)  # as in run_toy2d: same data, same init
     data = make_toy2d(seed, cfg.n_classes, cfg.n_per_class)
@@ -268,11 +261,13 @@ def convex_seed(seed: int, cfg: ToyConfig, side: int = 150, band=(1.0, 1.05),
            "scan": {"s_over_q_min": (scan["s"] / kkt.q_min).tolist(),
                     "residual": scan["residual"].tolist()},
            "clf_seconds": clf_seconds, "convex_seconds": time.perf_counter() - t1}
-    if gbc:
-        t2 = time.perf_counter()
-        G, _, hist = train_gbc(model, lam, cfg, seed)
-        ev = evaluate(G, data, kkt, cfg, seed)
-        row["gbc"] = {"sv_recall": ev["sv_recall"], "precision": ev["precision"],
-                      "L_stat": hist["L_stat"][-1], "q_min_ratio": hist["q_min"][-1] / kkt.q_min,
-                      "seconds": time.perf_counter() - t2}
+    for key, start in (("gbc", "random"), ("gbc_convex", "convex")):
+        if (gbc if start == "random" else convex_gbc):
+            t2 = time.perf_counter()
+            G, _, hist = train_gbc(model, lam, replace(cfg, start=start), seed)
+            ev = evaluate(G, data, kkt, cfg, seed)
+            row[key] = {"sv_recall": ev["sv_recall"], "precision": ev["precision"],
+                        "L_stat": hist["L_stat"][-1], "L_stat_start": hist["L_stat"][0],
+                        "q_min_ratio": hist["q_min"][-1] / kkt.q_min,
+                        "seconds": time.perf_counter() - t2}
     return row

@@ -35,6 +35,7 @@ CHOICES = {
     "gauge": ("stretch", "none"),
     "task": ("digits", "parity"),
     "arch": ("cnn", "mlp"),
+    "start": ("random", "convex"),
 }
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 # (lowest, strict): numbers below (or at, when strict) the lowest are refused
@@ -43,12 +44,13 @@ MIN_VALUE = {
                      "kkt_chunk", "z_dim", "n_codes", "hidden", "depth", "batch", "gen_steps",
                      "naive_steps", "bnstat_steps", "gen_channels", "threads", "n_samples",
                      "restarts", "n_eval_samples", "particle_mult", "mlp_width"), (1, False)),
+    "scan_side": (2, False),
     **dict.fromkeys(("clf_lbfgs", "particle_steps"), (0, False)),
     "n_classes": (2, False),
     "rbf_side": (0, False),
     **dict.fromkeys(("clf_lr", "clf_lr_final", "gen_lr", "gen_lr_final", "baseline_lr",
                      "rbf_width", "init_scale", "box", "kappa", "surrogate_a", "wd", "wd_lr",
-                     "particle_lr"), (0, True)),
+                     "particle_lr", "atom_radius", "warm_lr"), (0, True)),
     **dict.fromkeys(("beta", "anchor_std", "r_bn"), (0, False)),
 }
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")

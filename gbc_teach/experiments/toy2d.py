@@ -16,11 +16,11 @@ import torch
 
 from .. import parallel
 from ..baselines.naive import NaiveObjective
-from ..datasets.toy2d import Toy2D, make_toy2d
+from ..datasets.toy2d import Toy2D, grid_candidates, make_toy2d
 from ..evaluation.points import precision, radius, sv_recall
-from ..gbc import train_generator
+from ..gbc import fit_codes, train_generator
 from ..homogeneity import solve_lambda
-from ..kkt import kkt_fit
+from ..kkt import dictionary_atoms, kkt_fit, scan_q_min
 from ..losses import GBCObjective
 from ..models import MLP, Generator, RBFLift
 from ..training import normalized_margin, train_classifier
@@ -55,6 +55,13 @@ class ToyConfig:
     beta: float = 1.0
     kappa: float = 1.0  # symmetric: a steeper lower side ratchets the margins (and q_min) upward
     restarts: int = 1  # independent generator inits; the lowest final L_stat is kept (data-free)
+    # "random": G starts at random (the paper). "convex": G's codes start on the atoms of the
+    # convex reconstruction (a scan_side² grid, q_min read off the classifier; atoms merged within
+    # atom_radius), then GBC with q_min held at the scanned value and the step warm_lr
+    start: str = "random"
+    scan_side: int = 150
+    atom_radius: float = 0.15
+    warm_lr: float = 1e-4
     class_weights: bool = True
     surrogate_a: float | None = None  # only useful for ReLU classifiers
     act: str = "relu2"
@@ -64,7 +71,8 @@ class ToyConfig:
     @classmethod
     def fast(cls, **kw) -> "ToyConfig":
         """The CI profile: same logic, fewer steps."""
-        base = dict(clf_steps=4000, gen_steps=1200, naive_steps=300, n_eval_samples=300)
+        base = dict(clf_steps=4000, gen_steps=1200, naive_steps=300, n_eval_samples=300,
+                    scan_side=60)
         base.update(kw)
         return cls(**base)
 
@@ -95,24 +103,52 @@ def toy_generator(cfg: ToyConfig):
 def train_gbc(model, lam, cfg: ToyConfig, seed: int, objective=None, progress: bool = False):
     """The GBC generator on a trained toy classifier; returns (G, objective, history).
 
-    cfg.restarts runs, each seeded from `seed`; the one with the lowest final L_stat is kept.
+    cfg.start="random": cfg.restarts runs, each seeded from `seed`; the one with the lowest final
+    L_stat is kept. cfg.start="convex": one run from the convex reconstruction (`convex_start`).
     objective: a ready GBCObjective (e.g. `ablation.fixed_alpha_objective`), for a single run.
     """
+    if cfg.start not in ("random", "convex"):
+        raise ValueError(f"ToyConfig.start must be 'random' or 'convex', got {cfg.start!r}")
     best = None
-    for restart in range(1 if objective is not None else cfg.restarts):
+    for restart in range(1 if objective is not None or cfg.start == "convex" else cfg.restarts):
         seed_everything(seed + 1000 + 7919 * restart)
         G = toy_generator(cfg)
         obj = objective or GBCObjective(model, lam.Pi, lam.lam_max, cfg.n_classes,
                                         qmin_mode=cfg.qmin_mode, beta=cfg.beta, kappa=cfg.kappa,
                                         class_weights=cfg.class_weights,
                                         alpha_mode=cfg.alpha_mode)
-        hist = train_generator(G, obj, steps=cfg.gen_steps, batch=cfg.batch, lr=cfg.gen_lr,
+        start = convex_start(G, obj, model, lam, cfg, seed) if cfg.start == "convex" else {}
+        hist = train_generator(G, obj, steps=cfg.gen_steps, batch=cfg.batch,
+                               lr=cfg.warm_lr if start else cfg.gen_lr,
                                lr_final=cfg.gen_lr_final, surrogate_a=cfg.surrogate_a,
                                seed=seed + restart, progress=progress, desc="GBC generator")
+        hist["start"] = start
         # model selection by the training loss only: the generator never sees data
         if best is None or hist["L_stat"][-1] < best[2]["L_stat"][-1]:
             best = (G, obj, hist)
     return best
+
+
+def convex_start(G, obj, model, lam, cfg: ToyConfig, seed: int) -> dict:
+    """Put G's codes on the convex reconstruction's atoms, q_min at the scanned value (frozen).
+
+    In 2-D a grid covers the margin band, so the search that GBC's gradient steps do poorly
+    (notebook 01 §5) is done by a convex fit instead: `kkt.scan_q_min` on a grid finds q_min and
+    the weights μ ≥ 0 in its band, `kkt.dictionary_atoms` merges them into n_codes atoms a class,
+    and `gbc.fit_codes` sends every code to its atom. Nothing here sees the training data.
+    """
+    cand, lab = grid_candidates(cfg.scan_side, cfg.n_classes, extent=cfg.box)
+    scan = scan_q_min(model, cand, lab, lam.Pi)
+    atoms, weights = dictionary_atoms(cand[scan["keep"]], lab[scan["keep"]], scan["mu"],
+                                      cfg.n_classes, cfg.n_codes, cfg.atom_radius)
+    rms = fit_codes(G, atoms, weights, batch=cfg.batch, seed=seed)
+    x, y, w = G.training_batch(cfg.batch, torch.Generator().manual_seed(seed))
+    obj.init_scalars(x.detach(), y, None if w is None else w.detach())  # α by least squares
+    with torch.no_grad():
+        obj.log_qmin.fill_(math.log(scan["q_min"]))
+    obj.log_qmin.requires_grad_(False)  # a learned q_min drifts off the band in the first steps
+    return {"q_min": scan["q_min"], "atoms": atoms.tolist(), "weights": weights.tolist(),
+            "fit_rms": rms}
 
 
 # What the scale-dependent numbers of metrics.json mean; written into the file itself.
@@ -183,7 +219,7 @@ def _run_toy2d(seed: int, cfg: ToyConfig, progress: bool) -> dict:
         "gbc": {"sv_recall": sv_recall(xs, ys, data.X, data.y, kkt.support, r),
                 "precision": precision(xs, ys, data.X, data.y, r),
                 "L_stat": gen_hist["L_stat"][-1], "q_min_estimate": gen_hist["q_min"][-1],
-                "q_min_ratio": gen_hist["q_min"][-1] / kkt.q_min},
+                "q_min_ratio": gen_hist["q_min"][-1] / kkt.q_min, "start": cfg.start},
         "naive": {"sv_recall": sv_recall(xn, yn, data.X, data.y, kkt.support, r),
                   "precision": precision(xn, yn, data.X, data.y, r)},
         "seconds": time.perf_counter() - t0,

@@ -4,16 +4,21 @@ Voilà is started as the Makefile starts it (127.0.0.1, a free port, no browser)
 checkout's package and a short training (GBC_EXPLORE_STEPS); the page must show no code, one
 explorer whose figure changes when its first slider (the training point) is moved by arrow keys.
 Screenshots before and after, and of the whole page, go to outputs/browser/explore_*.png; the
-server's log to outputs/browser/voila.log. Skipped without /usr/bin/chromium, playwright or voila.
+server's log to outputs/browser/voila.log. A page that stalls on its first kernel is loaded once
+more; before that, the stacks of every thread of the server and its kernels go to
+outputs/browser/explore_stalled_stacks/. Skipped without /usr/bin/chromium, playwright or voila.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -54,6 +59,42 @@ def voila_missing() -> str | None:
 MISSING = voila_missing()
 
 
+STACKS_ON_USR1 = """import faulthandler, os, signal, sys
+_stacks = open(os.path.join({folder!r}, "{name}-%d.txt" % os.getpid()), "w")
+faulthandler.register(signal.SIGUSR1, file=_stacks, all_threads=True)
+"""
+
+
+@dataclass
+class VoilaApp:
+    url: str
+    pid: int  # the server's; its kernels are its children
+    stacks: Path
+
+
+def dump_stacks(app: VoilaApp, to: Path) -> list[str]:
+    """Every thread's stack of the server and its descendants (SIGUSR1), copied into `to`."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    pids, todo = [], [app.pid]
+    while todo:
+        pids.append(todo.pop())
+        todo += children.get(pids[-1], [])
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGUSR1)
+        except ProcessLookupError:
+            pass
+    time.sleep(2)
+    to.mkdir(parents=True, exist_ok=True)
+    return [shutil.copy(f, to / f.name) for f in sorted(app.stacks.glob("*.txt"))]
+
+
 @pytest.fixture(scope="module")
 def voila_app():
     """A running `voila apps/explore.ipynb`: yields its URL."""
@@ -64,13 +105,21 @@ def voila_app():
     env = server_env(tmp, fast=True)
     env["GBC_EXPLORE_STEPS"] = str(STEPS)
     log = tmp / "voila.log"
-    cmd = [sys.executable, "-m", "voila", str(APP), "--no-browser", f"--port={port}",
-           "--Voila.ip=127.0.0.1"]
+    # SIGUSR1 makes the server and its kernels write every thread's Python stack to tmp/stacks/
+    # (read when the page stalls: where does the first kernel hang?)
+    stacks = tmp / "stacks"
+    startup = tmp / "ipython" / "profile_default" / "startup"
+    for folder in (stacks, startup):
+        folder.mkdir(parents=True)
+    (startup / "00-stacks.py").write_text(STACKS_ON_USR1.format(name="kernel", folder=str(stacks)))
+    cmd = [sys.executable, "-c", STACKS_ON_USR1.format(name="server", folder=str(stacks))
+           + "from voila.app import main\nsys.argv[0] = 'voila'\nmain()\n",
+           str(APP), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
     try:
         with open(log, "wb") as out:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
-        yield f"http://127.0.0.1:{port}"
+        yield VoilaApp(f"http://127.0.0.1:{port}", proc.pid, stacks)
     finally:
         if proc is not None:
             stop_server(proc, f"http://127.0.0.1:{port}", "")
@@ -106,14 +155,16 @@ def test_explore_app_redraws_in_voila(voila_app):
     t0 = time.monotonic()
     try:
         with sync_playwright() as pw:
-            ctx, page = open_page(pw, profile, voila_app)
+            ctx, page = open_page(pw, profile, voila_app.url)
             try:
                 widget = page.locator(".widget-interact").first
                 try:
                     widget.wait_for(state="visible", timeout=RELOAD_AFTER * 1000)
                 except PlaywrightTimeout:
                     page.screenshot(path=str(SHOTS / "explore_stalled.png"), full_page=True)
-                    print(f"\nexplore: no explorer after {RELOAD_AFTER} s; loading the page again")
+                    dumped = dump_stacks(voila_app, SHOTS / "explore_stalled_stacks")
+                    print(f"\nexplore: no explorer after {RELOAD_AFTER} s ({len(dumped)} stack "
+                          f"dumps in {SHOTS / 'explore_stalled_stacks'}); loading the page again")
                     page.reload(wait_until="commit", timeout=LOAD_TIMEOUT * 1000)
                     widget.wait_for(state="visible", timeout=LOAD_TIMEOUT * 1000)
                 output = widget.locator(".widget-output").first
