@@ -80,6 +80,7 @@ def test_cli_mnist_tiny_on_fallback(no_mnist, capsys):
         for key in ("evaluator_accuracy", "ssim_recovery_share", "l2_recovery_share"):
             assert 0 <= m[row][key] <= 1
         assert m[row]["frechet"] >= -1e-6 and m[row]["diversity"] > 0
+    assert m["gbc"]["code_diversity"] >= 0 and "code_diversity" not in m["naive"]
     assert m["seconds"] > 0
     train = set(m["data"]["indices"]["train"])
     assert len(train) == 50 and not train & set(m["data"]["indices"]["evaluator"])
@@ -173,3 +174,23 @@ def test_run_mnist_without_bn_skips_bnstat(no_mnist):
     assert set(res["samples"]) == {"gbc", "naive"}
     reports.write_artifacts(res, tmp_path / "out")
     assert (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_code_images_are_the_codes_at_z0_and_show_a_collapse():
+    """code_images returns G(0, y, c) for every (class, code); codes that the trunk ignores give
+    identical images a class, so their diversity is 0, while the trained-at-random codes differ."""
+    cfg = mnist_config.MnistConfig(**{**TINY, "n_codes": 3, "gen_arch": "mlp"})
+    torch.manual_seed(0)
+    G = image_nets.make_generator(cfg, 4)
+    x, y = image_nets.code_images(G)
+    assert x.shape == (12, 1, 28, 28) and y.tolist() == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3
+    with torch.no_grad():
+        one = G(torch.zeros(1, cfg.z_dim), torch.tensor([2]), torch.tensor([1]))
+    torch.testing.assert_close(x[7:8], one)
+    assert images.diversity(x, y) > 0
+    first = G.net[0]  # the one-hot code enters the first layer's last n_codes inputs: cut them
+    with torch.no_grad():
+        first.weight[:, -cfg.n_codes:] = 0
+    x, y = image_nets.code_images(G)
+    assert images.diversity(x, y) == pytest.approx(0, abs=1e-6)
+

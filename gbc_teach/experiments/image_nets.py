@@ -122,18 +122,33 @@ def L_stat_of(model, lam, cfg: MnistConfig, X, y, n_classes: int = 10) -> float:
     return float(obj(X, y)["L_stat"].detach())
 
 
-def stretch(x: torch.Tensor, lo: float = 0.01, hi: float = 0.99) -> torch.Tensor:
+def stretch(x: torch.Tensor, lo: float = 0.01, hi: float = 0.99, ref: torch.Tensor | None = None
+            ) -> torch.Tensor:
     """Map the set's lo and hi intensity quantiles to 0 and 1 (clamped): one affine map for all.
 
     A training-mode BN classifier cannot tell a batch x from c·x + g (c > 0): its first BN
     removes every per-feature shift and scale of W₁x. So the GBC losses fix GBC samples only up
-    to this map, and we pick the member that uses the image range.
+    to this map, and we pick the member that uses the image range. ref: take the quantiles from
+    this set instead (e.g. the samples, to map the codes' images the same way).
     """
-    v = x.flatten()
+    v = (x if ref is None else ref).flatten()
     if v.numel() > 2**24:
         v = v[torch.randperm(v.numel(), generator=torch.Generator().manual_seed(0))[:2**24]]
     a, b = torch.quantile(v, torch.tensor([lo, hi], dtype=v.dtype)).tolist()
     return ((x - a) / max(b - a, 1e-6)).clamp(0, 1)
+
+
+@torch.no_grad()
+def code_images(G):
+    """G(z = 0, y, c) for every class y and code c: the generator's atoms, as (x on CPU, y).
+
+    With K codes a class the samples of a class are K lumps around these; their within-class
+    spread (`evaluation.images.diversity`) is the one to hold against the training images'."""
+    G.eval()
+    dev = G.code_logits.device
+    y = torch.arange(G.n_classes, device=dev).repeat_interleave(G.n_codes)
+    c = torch.arange(G.n_codes, device=dev).repeat(G.n_classes)
+    return G(torch.zeros(len(y), G.z_dim, device=dev), y, c).cpu(), y.cpu()
 
 
 @torch.no_grad()

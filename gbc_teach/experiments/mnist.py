@@ -32,7 +32,7 @@ from ..baselines.naive import NaiveObjective
 from ..baselines.particles import Particles
 from ..datasets.mnist import _take_balanced, load_mnist, paper_split, split_as_json, to_float_images
 from ..evaluation.evaluator import evaluator_accuracy, evaluator_features, load_or_train_evaluator
-from ..evaluation.images import frechet_distance
+from ..evaluation.images import diversity, frechet_distance
 from ..evaluation.judges import train_second_evaluator
 from ..evaluation.scorecard import image_metrics
 from ..gbc import train_generator
@@ -43,6 +43,7 @@ from .image_nets import (
     L_stat_of,
     accuracy,
     architecture,
+    code_images,
     draw,
     frozen_copy,
     gbc_objective,
@@ -224,6 +225,9 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
         row = image_metrics(r["x"], r["y"], imgs["train"], labs["train"], ref, s["fref"], s["ev"],
                             s["judges"])
         row["train_seconds"] = r["seconds"]
+        if name == "gbc" and cfg.n_codes > 1:  # do the codes collapse onto one image a class?
+            xc, yc = code_images(r["G"])
+            row["code_diversity"] = diversity(stretch(xc, ref=r["x_raw"]) if "x_raw" in r else xc, yc)
         if "x_raw" in r:
             row.update(raw_row(r["x_raw"], r["y"], s))
         row["final_losses"] = {k: v[-1] for k, v in r["hist"].items() if k != "step"}

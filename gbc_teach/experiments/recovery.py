@@ -53,7 +53,7 @@ def _point_row(n: int, m: dict) -> dict:
             row[method] = {k: m[method].get(k) for k in (
                 "n", "ssim_recovery_share", "l2_recovery_share", "ssim_recovery_mean",
                 "ssim_reference_mean", "evaluator_accuracy", "second_evaluator_accuracy",
-                "tstr_accuracy", "frechet", "diversity")}
+                "tstr_accuracy", "frechet", "diversity", "code_diversity")}
             if "final_losses" in m[method]:  # where the optimizer stopped, beside the training set
                 row[method]["final_L_stat"] = m[method]["final_losses"].get("L_stat")
     return row
