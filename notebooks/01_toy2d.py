@@ -653,16 +653,16 @@ assert mean("gbc", "recall") > mean("naive", "recall")  # GBC recalls support ve
 # on every seed, and the further it drifts the further the samples move inside the classes; yet the
 # drift is a symptom more than the cause: told the true q_min, the generator does no better (the table
 # below), while the grid dictionary of §5 at a q_min read off the classifier recalls every support
-# vector. What falls short is the generator's non-convex search over its codes. The run is sensitive to it: in §6 the estimate starts far above the true value and only
-# comes down over thousands of steps; the fast profile (a quarter of the steps) ends with the estimate
-# still well above the true q_min, and recalls fewer support vectors.
+# vector. What falls short is the generator's non-convex search over its codes. The run is
+# sensitive to it: in §6 the estimate starts far above the true value and only comes down over
+# thousands of steps; the fast profile (a quarter of the steps) ends with the estimate still well
+# above the true q_min, and recalls fewer support vectors.
 #
 # ### The generator, started from the convex fit
 #
 # The objective is right and the search is not: particles started *on* the support vectors stay
 # there, while from random starts the same objective stops elsewhere (a check that uses the data,
-# FINDINGS.md §3c). In 2-D the grid fit of §5 does the search
-# well, so let it choose the start. `kkt.dictionary_atoms` merges the μ of the scanned band into K
+# FINDINGS.md §3c). In 2-D the grid fit of §5 does the search well, so let it choose the start. `kkt.dictionary_atoms` merges the μ of the scanned band into K
 # atoms a class (every candidate within 0.15 of the heaviest one left joins it), `gbc.fit_codes`
 # sends each code to its atom for any z (least squares) with π(c | y) ∝ the atom's μ, and GBC
 # trains from there with q_min held at the scanned value and a smaller step, 1e-4

@@ -119,7 +119,7 @@ def train_gbc(model, lam, cfg: ToyConfig, seed: int, objective=None, progress: b
                                         alpha_mode=cfg.alpha_mode)
         start = convex_start(G, obj, model, lam, cfg, seed) if cfg.start == "convex" else {}
         hist = train_generator(G, obj, steps=cfg.gen_steps, batch=cfg.batch,
-                               lr=cfg.warm_lr if start else cfg.gen_lr,
+                               lr=cfg.warm_lr if cfg.start == "convex" else cfg.gen_lr,
                                lr_final=cfg.gen_lr_final, surrogate_a=cfg.surrogate_a,
                                seed=seed + restart, progress=progress, desc="GBC generator")
         hist["start"] = start
