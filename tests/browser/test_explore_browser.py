@@ -65,6 +65,17 @@ faulthandler.register(signal.SIGUSR1, file=_stacks, all_threads=True)
 """
 
 
+# ... and each kernel logs when a cell starts and ends (the first stall's dump showed an idle
+# kernel: did its training cell run and its reply get lost, or did the request never arrive?)
+CELL_LOG = """import time
+_cells = open(os.path.join({folder!r}, "kernel-%d-cells.txt" % os.getpid()), "w", buffering=1)
+get_ipython().events.register("pre_run_cell", lambda info: _cells.write(
+    "%.3f start %r\\n" % (time.time(), info.raw_cell[:60])))
+get_ipython().events.register("post_run_cell", lambda result: _cells.write(
+    "%.3f end, error: %r\\n" % (time.time(), result.error_in_exec)))
+"""
+
+
 @dataclass
 class VoilaApp:
     url: str
@@ -111,7 +122,8 @@ def voila_app():
     startup = tmp / "ipython" / "profile_default" / "startup"
     for folder in (stacks, startup):
         folder.mkdir(parents=True)
-    (startup / "00-stacks.py").write_text(STACKS_ON_USR1.format(name="kernel", folder=str(stacks)))
+    (startup / "00-stacks.py").write_text(STACKS_ON_USR1.format(name="kernel", folder=str(stacks))
+                                          + CELL_LOG.format(folder=str(stacks)))
     cmd = [sys.executable, "-c", STACKS_ON_USR1.format(name="server", folder=str(stacks))
            + "from voila.app import main\nsys.argv[0] = 'voila'\nmain()\n",
            str(APP), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
