@@ -234,6 +234,8 @@ def test_convex_start_keeps_gbc_on_the_support_vectors():
     assert 0.7 <= hist["start"]["q_min"] / fit.q_min <= 1.15
     with pytest.raises(ValueError, match="ToyConfig.start"):
         train_gbc(model, lam, replace(cfg, start="grid"), 0)
+    with pytest.raises(ValueError, match="qmin_mode='free'"):
+        train_gbc(model, lam, replace(cfg, qmin_mode="tied"), 0)
 
 
 def test_scan_q_min_refuses_candidates_without_a_positive_margin():

@@ -109,6 +109,9 @@ def train_gbc(model, lam, cfg: ToyConfig, seed: int, objective=None, progress: b
     """
     if cfg.start not in ("random", "convex"):
         raise ValueError(f"ToyConfig.start must be 'random' or 'convex', got {cfg.start!r}")
+    if cfg.start == "convex" and cfg.qmin_mode != "free":
+        raise ValueError("ToyConfig.start='convex' holds q_min at the value read off the "
+                         f"classifier, which needs qmin_mode='free' (got {cfg.qmin_mode!r})")
     best = None
     for restart in range(1 if objective is not None or cfg.start == "convex" else cfg.restarts):
         seed_everything(seed + 1000 + 7919 * restart)
