@@ -67,6 +67,7 @@ from gbc_teach.experiments import image_nets, mnist
 from gbc_teach.experiments.mnist_config import MnistConfig
 from gbc_teach.gbc import train_generator
 from gbc_teach.kkt import first_layer_view, kkt_fit
+from gbc_teach.models import surrogate_relu
 
 plt.rcParams["figure.dpi"] = 80
 torch.set_num_threads(1)
@@ -190,6 +191,57 @@ display(Markdown(
     f"{share[BINARY]:.2f}."))
 
 # %% [markdown]
+# ## 4. Kinks: why Haim et al. smooth ReLU's derivative
+#
+# The Haim-rule net uses ReLU, and the particle objective differentiates through it twice (once for
+# $\nabla_\theta q$, once more for the pixels). A ReLU whose input is exactly 0 at a training image
+# sits on its kink: there the loss is not differentiable, and the gradient says little about any
+# finite step. Count the first-layer pre-activations $h = W_1x + b$ that vanish at the training
+# images, then step from the training images along the normalized negative gradient of $L_{\rm stat}$
+# and measure the change: with the exact derivative, and with ReLU's derivative replaced by
+# sigmoid$(a\cdot h)$ in the backward passes only (`surrogate_a`, $a = 20$ relative to each layer's
+# rms input). Either way the change is measured on the exact $L_{\rm stat}$.
+
+# %%
+r = runs[HAIM]
+obj = image_nets.gbc_objective(r["model"], r["lam"], r["cfg"], r["cfg"].n_classes)
+with torch.no_grad():
+    h = obj.classifier.net[0](r["X"].flatten(1))
+on_kink = float((h.abs() < 1e-6).float().mean())
+
+
+def L_stat_at(x, a=None):
+    with surrogate_relu(obj.classifier, a, calib_x=r["X"]):
+        return obj(x, r["y"])["L_stat"]  # a tensor with a graph back to x
+
+
+steps = (1e-5, 1e-4, 1e-3, 1e-2)
+L0 = float(L_stat_at(r["X"]).detach())
+change = {}
+for a in (None, 20.0):
+    x = r["X"].clone().requires_grad_(True)
+    g, = torch.autograd.grad(L_stat_at(x, a), x)
+    d = -g / g.norm()  # one unit step moves the ten images by 1 in total (L2)
+    # (no torch.no_grad here: L_stat itself takes a gradient, ∇_θ q)
+    change[a] = [float(L_stat_at(r["X"] + eps * d).detach()) - L0 for eps in steps]
+rows = ["| backward pass | " + " | ".join(f"step {e:g}" for e in steps) + " |",
+        "|---|" + "---|" * len(steps)]
+for a, name in ((None, "exact ReLU derivative"), (20.0, "sigmoid(20·h) derivative")):
+    rows.append(f"| {name} | " + " | ".join(f"{v:+.1e}" for v in change[a]) + " |")
+print(f"{on_kink:.1%} of the first layer's pre-activations are exactly 0 at the training images; "
+      f"L_stat there {L0:.4f}; change of L_stat after a step along each direction:")
+display(Markdown("\n".join(rows)))
+
+# %%
+assert on_kink > 0, on_kink  # some units on their kinks; measured 5.7% (full), 0.16% (fast)
+
+# %% [markdown]
+# The exact gradient is not a reliable descent direction here: the loss rises for some steps along
+# it, because a step of any size moves units across their kinks. The sigmoid derivative averages
+# the two sides of each kink, and its direction lowers the loss for the small steps. In the runs of `gbc-teach recovery-map --profile haim` this is what
+# let particles started on the training images stay there, and it raised the recovery share at 20
+# training images; the profile uses it (`surrogate_a = 20`, as Haim et al. do).
+#
 # ## What to take away
 #
 # * A classifier can only give back what its first layer sees. The lens costs one SVD:
@@ -204,6 +256,9 @@ display(Markdown(
 #   --ns 2,5`) it gives back part of 20 images where the weight-decay net of the same width gives
 #   none by SSIM, and little of 50: once the span holds every image, telling them apart is the
 #   deeper layers' job.
+# * ReLU nets put some units exactly on their kinks at the training images, where the exact
+#   gradient of the particle objective is no guide to a finite step; ReLU's derivative replaced by
+#   a sigmoid in the backward pass (Haim et al.'s recipe, `surrogate_a`) fixes the direction.
 #
 # ## Exercises
 #

@@ -118,9 +118,12 @@ class MnistConfig:
         """The recovery profile with Haim et al.'s classifier rule: a ReLU MLP whose first layer
         starts 10⁴× small, plain gradient descent on cross-entropy, no weight decay. Far from a
         KKT point after 2·10⁴ steps, yet its first layer holds every training image
-        (kkt.first_layer_view; docs/method.md §10)."""
+        (kkt.first_layer_view; docs/method.md §10). As in Haim et al., GBC and the particles
+        back-propagate through the ReLUs with sigmoid(a·x) (surrogate_a = 20): some of the
+        first layer's units sit exactly on their kink at the training images, where the exact
+        gradient points uphill for any finite step."""
         base = dict(clf_rule="plain", init_scale=1e-4, act="relu", lam_choice="uniform",
-                    clf_steps=2000 if fast else 20000, clf_lr=0.01)
+                    clf_steps=2000 if fast else 20000, clf_lr=0.01, surrogate_a=20.0)
         base.update(kw)
         return cls.recovery(fast=fast, **base)
 
