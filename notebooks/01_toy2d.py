@@ -755,7 +755,8 @@ assert convex[SEED]["hist"]["L_stat"][-1] < 0.1 * results[SEED]["L_stat"], conve
 #   recalls a good share of the support vectors without seeing any data; the naive generator recalls
 #   none. Its q_min estimate drifts high, but the search over codes is the weak spot: the convex
 #   grid fit, with q_min read off the classifier, recovers every support vector, and the generator
-#   started from that fit keeps them all, at a stationarity loss far below the random start's.
+#   started from that fit keeps them all on these seeds, at a stationarity loss far below the random
+#   start's (on other seeds it keeps most, not all: the "What we tried" table).
 #
 # ## Exercises
 #
