@@ -284,7 +284,7 @@ fig.tight_layout()
 # %%
 def identifiability(model, lam, fit, data, side, band=Q_BAND):
     # the convex reconstruction over a grid dictionary, scored like a generator (docs/method.md §8)
-    cand, lab = ablation.grid_candidates(side, data.n_classes, extent=2.2)
+    cand, lab = toy_data.grid_candidates(side, data.n_classes, extent=2.2)
     mu, residual, keep = kkt.dictionary_fit(model, cand, lab, lam.Pi, q_band=band, q_min=fit.q_min)
     Xk, yk = cand[keep], lab[keep]
     scores = points.dictionary_scores(Xk, yk, mu, data.X, data.y, fit.support, points.radius(data.X))
@@ -422,7 +422,7 @@ assert ranks["RBF lift (8×8)"] > ranks["raw 2-D input"]  # measured 39 vs 11 (f
 # %%
 t0 = time.perf_counter()
 SCAN_BAND, SCAN_SIDE = (1.0, 1.05), (60 if FAST else 150)  # a finer grid than §5's: thin bands
-cand, lab = ablation.grid_candidates(SCAN_SIDE, data.n_classes, extent=2.2)
+cand, lab = toy_data.grid_candidates(SCAN_SIDE, data.n_classes, extent=2.2)
 scan = kkt.scan_q_min(model, cand, lab, lam.Pi, band=SCAN_BAND)  # and the fit in the best band
 mu_s, keep_s, res_s = scan["mu"], scan["keep"], float(np.nanmin(scan["residual"].numpy()))
 blind = points.dictionary_scores(cand[keep_s], lab[keep_s], mu_s, data.X, data.y, fit.support,

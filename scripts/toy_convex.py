@@ -48,7 +48,7 @@ def table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
-    p.add_argument("--fast", action="store_true", help="ToyConfig.fast(), a 60×60 grid")
+    p.add_argument("--fast", action="store_true", help="ToyConfig.fast() (a 60×60 grid)")
     p.add_argument("--no-gbc", action="store_true", help="no GBC generator from a random start")
     p.add_argument("--no-convex-gbc", action="store_true",
                    help="no GBC generator from the convex start")
@@ -56,11 +56,10 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    cfg, side = (ToyConfig.fast(), 60) if args.fast else (ToyConfig(), 150)
+    cfg = ToyConfig.fast() if args.fast else ToyConfig()
     rows, t0 = [], time.perf_counter()
     for seed in args.seeds:
-        rows.append(convex_seed(seed, cfg, side=side, gbc=not args.no_gbc,
-                                convex_gbc=not args.no_convex_gbc))
+        rows.append(convex_seed(seed, cfg, gbc=not args.no_gbc, convex_gbc=not args.no_convex_gbc))
         r = rows[-1]
         print(f"seed {seed}: scanned q_min {r['q_min_ratio']:.2f}× the true one, dictionary recall "
               f"{r['sv_recall']:.2f} precision {r['weight_near']:.2f}"
@@ -68,7 +67,7 @@ def main(argv=None) -> int:
                  if "gbc" in r else "")
               + (f"; from the convex start {r['gbc_convex']['sv_recall']:.2f} / "
                  f"{r['gbc_convex']['precision']:.2f}" if "gbc_convex" in r else ""), flush=True)
-        atomic_write_json({"config": asdict(cfg), "side": side, "rows": rows,
+        atomic_write_json({"config": asdict(cfg), "side": cfg.scan_side, "rows": rows,
                            "seconds": time.perf_counter() - t0}, Path(args.out))
     print("\n" + table(rows) + f"\n\n{time.perf_counter() - t0:.0f} s in all; wrote {args.out}")
     return 0

@@ -23,13 +23,13 @@ from dataclasses import asdict, fields, replace
 import numpy as np
 import torch
 
-from ..datasets.toy2d import grid_candidates, make_toy2d
+from ..datasets.toy2d import make_toy2d
 from ..evaluation.points import dictionary_scores, precision, radius, sv_recall
-from ..kkt import constraints, flat_Pi_theta, kkt_fit, margin_jacobian, nnls_gram, scan_q_min
+from ..kkt import constraints, flat_Pi_theta, kkt_fit, margin_jacobian, nnls_gram
 from ..losses import GBCObjective
 from ..margins import q as margin
 from ..utils import seed_everything
-from .toy2d import ToyConfig, train_gbc, train_toy_classifier
+from .toy2d import ToyConfig, convex_scan, train_gbc, train_toy_classifier
 
 # ---------------------------------------------------------------------------------------------
 # §5: α from the KKT conditions
@@ -238,33 +238,32 @@ def format_table(summary: list[dict]) -> str:
 # The convex reconstruction with a data-free q_min, beside GBC (scripts/toy_convex.py)
 
 
-def convex_seed(seed: int, cfg: ToyConfig, side: int = 150, band=(1.0, 1.05),
-                gbc: bool = True, convex_gbc: bool = True) -> dict:
+def convex_seed(seed: int, cfg: ToyConfig, gbc: bool = True, convex_gbc: bool = True) -> dict:
     """One seed: the classifier of `gbc-teach toy2d`; q_min read off the classifier alone
-    (`kkt.scan_q_min` on a side×side grid); the dictionary fit in that band, scored like a
-    generator; (gbc=True) the GBC generator of `gbc-teach toy2d` on the same classifier; and
-    (convex_gbc=True) the same generator started from the convex reconstruction (start="convex")."""
+    (`toy2d.convex_scan`: `kkt.scan_q_min` on a cfg.scan_side² grid); the dictionary fit in that
+    band, scored like a generator; (gbc=True) the GBC generator of `gbc-teach toy2d` on the same
+    classifier; and (convex_gbc=True) the same generator started from that fit (start="convex")."""
     t0 = time.perf_counter()
     seed_everything(seed)  # as in run_toy2d: same data, same init
     data = make_toy2d(seed, cfg.n_classes, cfg.n_per_class)
     model, lam, _ = train_toy_classifier(data, cfg)
     kkt = kkt_fit(model, data.X, data.y, lam.Pi)
     clf_seconds, t1 = time.perf_counter() - t0, time.perf_counter()
-    cand, lab = grid_candidates(side, cfg.n_classes)
-    scan = scan_q_min(model, cand, lab, lam.Pi, band=band)  # with the fit in the best band
-    mu, keep = scan["mu"], scan["keep"]
+    scan = convex_scan(model, lam, cfg)  # with the fit in the best band
+    keep = scan["keep"]
     r = radius(data.X)
     row = {"seed": seed, "kkt_residual": kkt.residual, "n_support": kkt.n_support,
            "q_min_ratio": scan["q_min"] / kkt.q_min,
            "dict_residual": float(np.nanmin(scan["residual"].numpy())),
-           **dictionary_scores(cand[keep], lab[keep], mu, data.X, data.y, kkt.support, r),
+           **dictionary_scores(scan["cand"][keep], scan["lab"][keep], scan["mu"], data.X, data.y,
+                               kkt.support, r),
            "scan": {"s_over_q_min": (scan["s"] / kkt.q_min).tolist(),
                     "residual": scan["residual"].tolist()},
            "clf_seconds": clf_seconds, "convex_seconds": time.perf_counter() - t1}
-    for key, start in (("gbc", "random"), ("gbc_convex", "convex")):
-        if (gbc if start == "random" else convex_gbc):
+    for key, start, wanted in (("gbc", "random", gbc), ("gbc_convex", "convex", convex_gbc)):
+        if wanted:
             t2 = time.perf_counter()
-            G, _, hist = train_gbc(model, lam, replace(cfg, start=start), seed)
+            G, _, hist = train_gbc(model, lam, replace(cfg, start=start), seed, scan=scan)
             ev = evaluate(G, data, kkt, cfg, seed)
             row[key] = {"sv_recall": ev["sv_recall"], "precision": ev["precision"],
                         "L_stat": hist["L_stat"][-1], "L_stat_start": hist["L_stat"][0],

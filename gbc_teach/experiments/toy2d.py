@@ -100,12 +100,14 @@ def toy_generator(cfg: ToyConfig):
                      n_codes=cfg.n_codes)
 
 
-def train_gbc(model, lam, cfg: ToyConfig, seed: int, objective=None, progress: bool = False):
+def train_gbc(model, lam, cfg: ToyConfig, seed: int, objective=None, progress: bool = False,
+              scan: dict | None = None):
     """The GBC generator on a trained toy classifier; returns (G, objective, history).
 
     cfg.start="random": cfg.restarts runs, each seeded from `seed`; the one with the lowest final
     L_stat is kept. cfg.start="convex": one run from the convex reconstruction (`convex_start`).
     objective: a ready GBCObjective (e.g. `ablation.fixed_alpha_objective`), for a single run.
+    scan: `convex_scan(model, lam, cfg)` if already computed (start="convex").
     """
     if cfg.start not in ("random", "convex"):
         raise ValueError(f"ToyConfig.start must be 'random' or 'convex', got {cfg.start!r}")
@@ -120,7 +122,9 @@ def train_gbc(model, lam, cfg: ToyConfig, seed: int, objective=None, progress: b
                                         qmin_mode=cfg.qmin_mode, beta=cfg.beta, kappa=cfg.kappa,
                                         class_weights=cfg.class_weights,
                                         alpha_mode=cfg.alpha_mode)
-        start = convex_start(G, obj, model, lam, cfg, seed) if cfg.start == "convex" else {}
+        start = {}
+        if cfg.start == "convex":
+            start = convex_start(G, obj, scan or convex_scan(model, lam, cfg), cfg, seed)
         hist = train_generator(G, obj, steps=cfg.gen_steps, batch=cfg.batch,
                                lr=cfg.warm_lr if cfg.start == "convex" else cfg.gen_lr,
                                lr_final=cfg.gen_lr_final, surrogate_a=cfg.surrogate_a,
@@ -132,17 +136,23 @@ def train_gbc(model, lam, cfg: ToyConfig, seed: int, objective=None, progress: b
     return best
 
 
-def convex_start(G, obj, model, lam, cfg: ToyConfig, seed: int) -> dict:
+def convex_scan(model, lam, cfg: ToyConfig) -> dict:
+    """`kkt.scan_q_min` on a scan_side² grid over the generator's box, once per class; the
+    candidates and their labels come back with it ("cand", "lab")."""
+    cand, lab = grid_candidates(cfg.scan_side, cfg.n_classes, extent=cfg.box)
+    return {**scan_q_min(model, cand, lab, lam.Pi), "cand": cand, "lab": lab}
+
+
+def convex_start(G, obj, scan: dict, cfg: ToyConfig, seed: int) -> dict:
     """Put G's codes on the convex reconstruction's atoms, q_min at the scanned value (frozen).
 
     In 2-D a grid covers the margin band, so the search that GBC's gradient steps do poorly
-    (notebook 01 §5) is done by a convex fit instead: `kkt.scan_q_min` on a grid finds q_min and
-    the weights μ ≥ 0 in its band, `kkt.dictionary_atoms` merges them into n_codes atoms a class,
-    and `gbc.fit_codes` sends every code to its atom. Nothing here sees the training data.
+    (notebook 01 §5) is done by a convex fit instead: `convex_scan` finds q_min and the weights
+    μ ≥ 0 in its band, `kkt.dictionary_atoms` merges them into n_codes atoms a class, and
+    `gbc.fit_codes` sends every code to its atom. Nothing here sees the training data.
     """
-    cand, lab = grid_candidates(cfg.scan_side, cfg.n_classes, extent=cfg.box)
-    scan = scan_q_min(model, cand, lab, lam.Pi)
-    atoms, weights = dictionary_atoms(cand[scan["keep"]], lab[scan["keep"]], scan["mu"],
+    keep = scan["keep"]
+    atoms, weights = dictionary_atoms(scan["cand"][keep], scan["lab"][keep], scan["mu"],
                                       cfg.n_classes, cfg.n_codes, cfg.atom_radius)
     rms = fit_codes(G, atoms, weights, batch=cfg.batch, seed=seed)
     x, y, w = G.training_batch(cfg.batch, torch.Generator().manual_seed(seed))
