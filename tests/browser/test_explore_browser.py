@@ -38,9 +38,10 @@ APP = ROOT / "apps" / "explore.ipynb"
 STEPS = 300  # classifier steps: enough for a trained toy; the page is ready in well under a minute
 LOAD_TIMEOUT = 400  # s for the page to show the explorer (kernel start, training, KKT fits)
 # a page whose kernel has not shown the explorer after this long is loaded once more (a new
-# kernel): two of six fresh-clone CI runs saw the first kernel stay on "Executing 2 of 3" (the
-# training cell) for good, where the page is ready in 11–26 s; the second load then came up in
-# about 20 s. The test still needs a working explorer on the second load
+# kernel): in about half of the fresh-clone CI runs the first page stays on "Executing 2 of 3"
+# for good although its kernel ran every cell (Voilà's server misses the end of the last one:
+# voila-dashboards/voila#1395, #1446), where the page is ready in 11–26 s; the second load then
+# comes up in about 20 s. The test still needs a working explorer on the second load
 RELOAD_AFTER = 60
 REDRAW_TIMEOUT = 60  # s for the figure to change after the slider moved
 
@@ -65,8 +66,7 @@ faulthandler.register(signal.SIGUSR1, file=_stacks, all_threads=True)
 """
 
 
-# ... and each kernel logs when a cell starts and ends (the first stall's dump showed an idle
-# kernel: did its training cell run and its reply get lost, or did the request never arrive?)
+# ... and each kernel logs when a cell starts and ends (which cells a stalled page's kernel ran)
 CELL_LOG = """import time
 _cells = open(os.path.join({folder!r}, "kernel-%d-cells.txt" % os.getpid()), "w", buffering=1)
 get_ipython().events.register("pre_run_cell", lambda info: _cells.write(
@@ -108,7 +108,7 @@ def dump_stacks(app: VoilaApp, to: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def voila_app():
-    """A running `voila apps/explore.ipynb`: yields its URL."""
+    """A running `voila apps/explore.ipynb`: yields its URL, pid and stack folder (VoilaApp)."""
     if MISSING:
         pytest.skip(MISSING)
     tmp = Path(tempfile.mkdtemp(prefix="gbc-voila-"))
