@@ -30,7 +30,8 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
                     lr: float = 1e-3, lr_scalars: float = 1e-2, surrogate_a: float | None = None,
                     log_every: int = 50, seed: int = 0, progress: bool = True,
                     desc: str = "generator", lr_final: float = 1.0,
-                    distributed: bool | None = None) -> dict:
+                    distributed: bool | None = None, callback=None,
+                    keep_best: bool = False) -> dict:
     """Adam on G and the objective's scalars; returns the history of every scalar loss term.
 
     surrogate_a: if set, the frozen classifier's ReLUs back-propagate sigmoid(a·x) (docs/method.md §7).
@@ -38,7 +39,10 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
     NonFiniteError is raised. lr_final < 1: cosine decay of every learning rate to lr·lr_final.
     distributed: split each batch over the ranks of the torch.distributed process group (None:
     whenever one with several ranks is initialized); every rank returns the same history, and
-    only rank 0 shows progress.
+    only rank 0 shows progress. callback(step, G, values), if given, runs at every log step
+    (values: the logged scalars), e.g. to score G against known answers while it trains.
+    keep_best: end with G and the scalars of the logged step with the lowest loss (a selection
+    by the objective alone, like restarts kept by their final L_stat); hist["kept_step"] says which.
     """
     dp = parallel.ranks(distributed)  # None: one process, the whole batch here
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -59,6 +63,7 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
         dp.start(G, objective)  # rank 0's G and scalars everywhere; the classifier checked
     good = (copy.deepcopy(G.state_dict()), copy.deepcopy(objective.state_dict()), 0)
     classifier = getattr(objective, "classifier", G)
+    best = None  # keep_best: (G's state, the scalars' state, step, loss)
     bar = tqdm(range(steps + 1), desc=desc, disable=not (progress and parallel.is_main()),
                leave=False)
     with torch.no_grad():  # calibration batch for the relative surrogate slope
@@ -79,10 +84,14 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
                     raise NonFiniteError(f"{desc}: a loss became non-finite at step {step} "
                                          f"({vals}); restored the state of step {good[2]}")
                 good = (copy.deepcopy(G.state_dict()), copy.deepcopy(objective.state_dict()), step)
+                if keep_best and (best is None or vals["loss"] < best[3]):
+                    best = (*good, vals["loss"])
                 hist["step"].append(step)
                 for k, v in vals.items():
                     hist.setdefault(k, []).append(v)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in list(vals.items())[:3]})
+                if callback is not None:
+                    callback(step, G, vals)
             if step == steps:
                 break
             opt.zero_grad(set_to_none=True)
@@ -93,6 +102,10 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
             sched.step()
             if hasattr(G, "project"):  # e.g. particles: back into the image domain
                 G.project()
+    if best is not None:
+        G.load_state_dict(best[0])
+        objective.load_state_dict(best[1])
+        hist["kept_step"] = best[2]
     return hist
 
 

@@ -48,13 +48,19 @@ def log_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """log of the mean cross-entropy, computed without underflow when every margin is large.
 
     CE_i = softplus(s_i) with s_i = logsumexp_{j≠y} (f_j − f_y); log softplus(s) ≈ s for s ≪ 0.
+    Attribute labels (N, A): the binary cross-entropy summed over attributes, s_ia = −q_ia.
     """
+    if y.dim() == 2:  # ℓ_i = Σ_a softplus(−q_ia): one term per (image, attribute)
+        s = -q_attrs(logits, y, check=False).flatten()
+        return torch.logsumexp(_log_softplus(s), 0) - math.log(len(y))
     diff = logits - logits.gather(1, y[:, None])  # f_j − f_y, (N, C)
     diff = diff.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf"))
-    s = torch.logsumexp(diff, 1)
-    sp = F.softplus(s.clamp_min(-30.0))
-    log_ce = torch.where(s < -30.0, s, torch.log(sp))
-    return torch.logsumexp(log_ce, 0) - math.log(len(y))
+    return torch.logsumexp(_log_softplus(torch.logsumexp(diff, 1)), 0) - math.log(len(y))
+
+
+def _log_softplus(s: torch.Tensor) -> torch.Tensor:
+    """log softplus(s), exact to float precision for s ≪ 0 (where softplus(s) ≈ e^s underflows)."""
+    return torch.where(s < -30.0, s, torch.log(F.softplus(s.clamp_min(-30.0))))
 
 
 def normalized_margin(qs: torch.Tensor, model: nn.Module, lam_max: float, Pi=None) -> float:
@@ -77,7 +83,8 @@ def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: 
                      lam_max: float = 1 / 3, lr_final: float = 1.0, log_every: int = 100,
                      progress: bool = True, callback=None, lam: torch.Tensor | None = None,
                      q_cap: float = 1e8, q_reset: float = 1e4) -> dict:
-    """Full-batch GD on cross-entropy; rule 'normalized' (lr/L, capped) or 'plain' (fixed lr).
+    """Full-batch GD on cross-entropy (for attribute labels (N, A): binary cross-entropy summed
+    over attributes); rule 'normalized' (lr/L, capped) or 'plain' (fixed lr).
 
     rule 'relative': a step of lr·‖θ‖ along −∇log L/‖∇log L‖, decayed geometrically to
     lr·lr_final; ‖θ‖ then grows geometrically, so with `lam` (a valid Λ) the net is moved back
@@ -106,7 +113,7 @@ def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: 
             qs = margin(logits.detach(), y, check=step == 0)  # labels checked once: host syncs
             hist["step"].append(step)
             hist["loss"].append(float(loss))
-            hist["train_acc"].append(float((logits.argmax(1) == y).float().mean()))
+            hist["train_acc"].append(float(label_accuracy(logits.detach(), y)))
             hist["q_min"].append(float(qs.min()))
             hist["norm_margin"].append(normalized_margin(qs, model, lam_max))
             if callback is not None:

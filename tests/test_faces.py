@@ -69,3 +69,29 @@ def test_faces_fast_celeba_fixture(tmp_path, monkeypatch):
 def test_celeba_needs_a_root(tmp_path):
     assert main(["faces", "--fast", "--quiet", "--out", str(tmp_path / "r"), "--data",
                  "celeba"]) == 1
+
+
+def test_plain_rule_from_a_small_first_layer_holds_every_training_face():
+    """Haim et al.'s rule on faces: plain GD from a first layer 10⁴× small leaves W₁'s row space
+    spanned by the training faces alone (one direction each, nothing outside); from the usual
+    init the random first layer dominates and most of each face lies outside what it sees."""
+    import torch
+
+    from gbc_teach.datasets.faces import draw_faces
+    from gbc_teach.experiments.faces import first_layer, train_attribute_classifier
+    from gbc_teach.experiments.faces_config import FaceConfig
+    from gbc_teach.experiments.faces_data import split_combinations
+    from gbc_teach.kkt import first_layer_view
+
+    combos, _ = split_combinations(0, 24)
+    d = draw_faces(len(combos), 0, attrs=combos.numpy(), size=32)
+    views = {}
+    for scale in (1e-4, 1.0):
+        torch.manual_seed(0)
+        cfg = FaceConfig(arch="mlp", mlp_width=64, act="relu", clf_rule="plain",
+                         init_scale=scale, clf_steps=1500)
+        model, _, hist = train_attribute_classifier(d.images, d.attrs, cfg)
+        assert hist["train_acc"][-1] == 1.0
+        views[scale] = first_layer_view(first_layer(model).weight, d.images)
+    assert views[1e-4]["rank"] == len(combos) and views[1e-4]["outside_max"] < 1e-2
+    assert views[1.0]["rank"] == 64 and views[1.0]["outside_mean"] > 0.5

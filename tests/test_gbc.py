@@ -82,3 +82,40 @@ def test_fit_codes_puts_every_code_on_its_atom():
     with pytest.raises(ValueError, match=r"\(n_classes, n_codes\) = \(2, 3\)"):
         fit_codes(G, atoms[:, :2], weights[:, :2])
 
+
+
+class RisingObjective(nn.Module):
+    """Loss ‖x − s‖² + (step-dependent ramp): falls for the first calls, then rises whatever G
+    does, so the lowest loss is at a known step. Records G's state at each call."""
+
+    def __init__(self, G, turn):
+        super().__init__()
+        self.G, self.turn, self.calls, self.seen = [G], turn, 0, []
+        self.s = nn.Parameter(torch.tensor(0.3))
+
+    def forward(self, x, y, w=None):
+        self.seen.append(copy.deepcopy(self.G[0].state_dict()))
+        ramp = abs(self.calls - self.turn) * 10.0  # minimum at call `turn`
+        self.calls += 1
+        return {"loss": (x - self.s).pow(2).mean() + ramp}
+
+
+def test_keep_best_ends_on_the_lowest_logged_loss_and_the_callback_sees_every_log_step():
+    torch.manual_seed(0)
+    G = Generator(2, 3, 2, hidden=8, depth=1)
+    obj = RisingObjective(G, turn=6)
+    logged = []
+    hist = train_generator(G, obj, steps=12, batch=12, log_every=3, progress=False,
+                           keep_best=True, callback=lambda step, g, v: logged.append(step))
+    assert logged == hist["step"] == [0, 3, 6, 9, 12]
+    assert hist["kept_step"] == 6 and min(hist["loss"]) == hist["loss"][2]
+    for k, v in G.state_dict().items():  # G is back at the state it had at step 6
+        assert torch.equal(v, obj.seen[6][k]), k
+    assert not torch.equal(obj.seen[6]["net.0.weight"], obj.seen[12]["net.0.weight"])
+    # without keep_best the loop ends where it stopped
+    torch.manual_seed(0)
+    G2 = Generator(2, 3, 2, hidden=8, depth=1)
+    hist2 = train_generator(G2, RisingObjective(G2, turn=6), steps=12, batch=12, log_every=3,
+                            progress=False)
+    assert "kept_step" not in hist2
+    assert not torch.equal(G2.state_dict()["net.0.weight"], obj.seen[6]["net.0.weight"])

@@ -80,6 +80,36 @@ def test_log_cross_entropy_huge_margins():
     assert torch.isfinite(log_cross_entropy(logits.detach().float(), y))
 
 
+def test_log_cross_entropy_of_attributes_is_log_bce_and_survives_huge_margins():
+    g = torch.Generator().manual_seed(2)
+    logits = (3 * torch.randn(12, 5, generator=g, dtype=torch.float64)).requires_grad_()
+    a = torch.randint(0, 2, (12, 5), generator=g).double()
+    ours = log_cross_entropy(logits, a)
+    # (1/n) Σ_i Σ_a BCE(f_ia, a_ia): torch's mean over every entry × A
+    ref = torch.log(5 * F.binary_cross_entropy_with_logits(logits, a))
+    torch.testing.assert_close(ours, ref)
+    g1, = torch.autograd.grad(ours, logits)
+    g2, = torch.autograd.grad(ref, logits)
+    torch.testing.assert_close(g1, g2)
+    # every margin q_ia = s_ia f_ia ≥ 3·10³: BCE underflows, its log is the LSE of −q − log n
+    huge = ((2 * a - 1) * (3e3 + 1e3 * torch.rand(12, 5, generator=g, dtype=torch.float64)))
+    ours = log_cross_entropy(huge, a)
+    ref = torch.logsumexp(-((2 * a - 1) * huge).flatten(), 0) - math.log(12)
+    assert float(ours) == pytest.approx(float(ref), rel=1e-12) and float(ours) < -2e3
+
+
+def test_plain_gd_on_attribute_labels_separates_them():
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(16, 6, generator=g)
+    a = (X[:, :3] > 0).float()  # three attributes, each the sign of one coordinate
+    torch.manual_seed(0)
+    model = MLP(6, [32], 3, bias=True)
+    hist = train_classifier(model, X, a, steps=400, lr=0.5, rule="plain", log_every=100,
+                            progress=False)
+    assert hist["loss"][-1] < 0.5 * hist["loss"][0]
+    assert hist["train_acc"][-1] == 1.0 and hist["q_min"][-1] > 0  # every (face, attribute)
+
+
 class NaNAfter(nn.Module):
     """Wrap a model; its forward returns NaN from the n-th call on."""
 

@@ -265,8 +265,10 @@ def convex_seed(seed: int, cfg: ToyConfig, gbc: bool = True, convex_gbc: bool = 
             t2 = time.perf_counter()
             G, _, hist = train_gbc(model, lam, replace(cfg, start=start), seed, scan=scan)
             ev = evaluate(G, data, kkt, cfg, seed)
+            kept = hist.get("kept_step", hist["step"][-1])  # the convex start keeps its best
             row[key] = {"sv_recall": ev["sv_recall"], "precision": ev["precision"],
-                        "L_stat": hist["L_stat"][-1], "L_stat_start": hist["L_stat"][0],
+                        "L_stat": hist["L_stat"][hist["step"].index(kept)],
+                        "kept_step": kept, "L_stat_start": hist["L_stat"][0],
                         "q_min_ratio": hist["q_min"][-1] / kkt.q_min,
                         "seconds": time.perf_counter() - t2}
     return row

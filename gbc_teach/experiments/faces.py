@@ -35,7 +35,7 @@ from ..kkt import first_layer_view, wd_diagnostics
 from ..losses import GBCObjective
 from ..margins import q_attrs
 from ..models import MLP
-from ..training import train_weight_decay
+from ..training import train_classifier, train_weight_decay
 from ..utils import get_device, seed_everything
 from .base import Experiment, Option
 from .faces_config import FaceConfig
@@ -54,6 +54,11 @@ def attribute_classifier(cfg: FaceConfig, n_attrs: int, act: str | None = None) 
     return AttributeCNN(n_attrs, cfg.width, cfg.size, act)
 
 
+def first_layer(model: torch.nn.Module) -> torch.nn.Module:
+    """The layer that sees the faces: the MLP's first linear map or the CNN's first conv."""
+    return model.net[0] if isinstance(model, MLP) else model.features[0]
+
+
 def architecture(cfg: FaceConfig) -> str:
     if cfg.arch == "mlp":
         w = cfg.mlp_width
@@ -62,9 +67,18 @@ def architecture(cfg: FaceConfig) -> str:
 
 
 def train_attribute_classifier(X, A, cfg: FaceConfig, progress: bool = False):
-    """The attribute classifier trained on BCE + (wd/2)‖θ‖² (Adam, then L-BFGS); (model,
-    Π = every tensor, history)."""
+    """The attribute classifier trained on BCE + (wd/2)‖θ‖² (Adam, then L-BFGS), or with
+    clf_rule='plain' by plain GD on BCE from a first layer scaled by init_scale (Haim et al.);
+    (model, Π = every tensor, history)."""
     model = attribute_classifier(cfg, A.shape[1]).to(X.device)
+    if cfg.clf_rule == "plain":
+        with torch.no_grad():  # a small first layer: training starts in the rich regime
+            first_layer(model).weight.mul_(cfg.init_scale)
+        hist = train_classifier(model, X, A, steps=cfg.clf_steps, lr=cfg.clf_lr, rule="plain",
+                                progress=progress, log_every=max(cfg.clf_steps // 20, 1))
+        return model, every_tensor(model), hist
+    if cfg.clf_rule != "weight_decay":
+        raise ValueError(f"clf_rule must be 'weight_decay' or 'plain', got {cfg.clf_rule!r}")
     hist = train_weight_decay(model, X, A, wd=cfg.wd, adam_steps=cfg.clf_steps, lr=cfg.wd_lr,
                               lbfgs_iters=cfg.clf_lbfgs, progress=progress,
                               log_every=max(cfg.clf_steps // 20, 1))
@@ -146,13 +160,16 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
            "lambda_relu_twin": {"lambda": dict(zip(lam_relu.names, lam_relu.lam.tolist())),
                                 "Pi": [n for n, p in zip(lam_relu.names, lam_relu.Pi) if p],
                                 "euler_residual": lam_relu.residual},
-           "Pi": "every tensor (weight decay)", "seconds": time.perf_counter() - t0,
+           "Pi": "every tensor (weight decay)" if cfg.clf_rule == "weight_decay" else
+                 "every tensor (degree-3 homogeneous in all tensors together)",
+           "seconds": time.perf_counter() - t0,
            **wd_diagnostics(model, X, A, cfg.wd, chunk=8)}
-    clf["residual_history"] = {"step": hist["step"], "residual": hist["residual"]}
+    if "residual" in hist:  # weight decay: the distance from its stationary point
+        clf["residual_history"] = {"step": hist["step"], "residual": hist["residual"]}
     obj = gbc_objective(model, n_attrs, cfg)
     clf["L_stat_of_train_images"] = float(obj(X, A)["L_stat"].detach())
     if cfg.arch == "mlp":  # the faces enter only through W₁x: what of them it can see
-        clf["first_layer"] = first_layer_view(model.net[0].weight, X)
+        clf["first_layer"] = first_layer_view(first_layer(model).weight, X)
 
     combos, held = s["combos"], s["held"]
     every = all_combinations(n_attrs)
@@ -170,7 +187,8 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
         lr = {"gbc": cfg.gen_lr, "particles": cfg.particle_lr}.get(name, cfg.baseline_lr)
         h = train_generator(G, o.to(dev), steps=steps, batch=2 * len(X), lr=lr,
                             lr_final=cfg.gen_lr_final, seed=seed, progress=progress,
-                            desc=f"{name}", log_every=max(steps // 20, 1))
+                            desc=f"{name}", log_every=max(steps // 20, 1),
+                            surrogate_a=None if name == "naive" else cfg.surrogate_a)
         if name == "particles":
             x, a = (t.cpu() for t in G.sample())
             held_x = held_a = None

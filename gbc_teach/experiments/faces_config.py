@@ -28,8 +28,14 @@ class FaceConfig:
     act: str = "softplus"
     wd: float = 5e-4
     wd_lr: float = 1e-3
-    clf_steps: int = 2000
+    clf_steps: int = 2000  # Adam steps before L-BFGS; with clf_rule='plain': the GD steps
     clf_lbfgs: int = 1500
+    # 'weight_decay' (above) or 'plain': Haim et al.'s rule, plain full-batch GD on BCE from a
+    # first layer scaled by init_scale, no weight decay (with arch='mlp', act='relu')
+    clf_rule: str = "weight_decay"
+    init_scale: float = 1.0
+    clf_lr: float = 0.01
+    surrogate_a: float | None = None  # GBC and particles: ReLU back-propagates sigmoid(a·x)
     # generator: FaceGenerator, one code per training face of a combination
     z_dim: int = 8
     gen_channels: int = 64

@@ -57,7 +57,8 @@ class ToyConfig:
     restarts: int = 1  # independent generator inits; the lowest final L_stat is kept (data-free)
     # "random": G starts at random (the paper). "convex": G's codes start on the atoms of the
     # convex reconstruction (a scan_side² grid, q_min read off the classifier; atoms merged within
-    # atom_radius), then GBC with q_min held at the scanned value and the step warm_lr
+    # atom_radius), then GBC with q_min held at the scanned value and the step warm_lr, ending
+    # on its lowest-loss logged state (train_generator's keep_best)
     start: str = "random"
     scan_side: int = 150
     atom_radius: float = 0.15
@@ -128,7 +129,8 @@ def train_gbc(model, lam, cfg: ToyConfig, seed: int, objective=None, progress: b
         hist = train_generator(G, obj, steps=cfg.gen_steps, batch=cfg.batch,
                                lr=cfg.warm_lr if cfg.start == "convex" else cfg.gen_lr,
                                lr_final=cfg.gen_lr_final, surrogate_a=cfg.surrogate_a,
-                               seed=seed + restart, progress=progress, desc="GBC generator")
+                               seed=seed + restart, progress=progress, desc="GBC generator",
+                               keep_best=cfg.start == "convex")
         hist["start"] = start
         # model selection by the training loss only: the generator never sees data
         if best is None or hist["L_stat"][-1] < best[2]["L_stat"][-1]:
