@@ -170,3 +170,66 @@ display(Markdown(
 
 # %%
 assert all(0 <= m[k]["evaluator_accuracy"] <= 1 for k in ("gbc", "naive", "particles", "real"))
+
+# %% [markdown]
+# ## 7. What a fully connected classifier's first layer sees of the faces
+#
+# An MLP sees a face only through W₁x (+ b), so the part of a face outside W₁'s row space is
+# invisible to it and to anything that reads θ. Two training rules for the same MLP
+# (3·S² → 256 → 256 → A, a bias in the first layer only) on the same training faces: weight decay
+# to its stationary point (the KKT form of §2), and Haim et al.'s rule — plain gradient descent on
+# the same loss from a first layer 10⁴× smaller than usual, no weight decay. For each: W₁'s
+# singular values (relative to the largest), the share of each training face outside the
+# directions above 10⁻³, and the stationarity loss of the training faces themselves.
+
+# %%
+from dataclasses import replace
+
+from gbc_teach.kkt import first_layer_view
+from gbc_teach.utils import seed_everything
+
+X, A = res["train"]
+rules = {"weight decay": dict(act="softplus", clf_rule="weight_decay"),
+         "Haim et al.'s rule": dict(act="relu", clf_rule="plain", init_scale=1e-4,
+                                    clf_steps=6000 if FAST else 20000)}
+views = {}
+for name, kw in rules.items():
+    seed_everything(SEED)
+    mcfg = replace(cfg, arch="mlp", mlp_width=128 if FAST else 256, **kw)
+    mlp, _, _ = faces.train_attribute_classifier(X, A, mcfg)
+    views[name] = first_layer_view(faces.first_layer(mlp).weight, X)
+    views[name]["L_stat"] = float(faces.gbc_objective(mlp, A.shape[1], mcfg)(X, A)["L_stat"].detach())
+
+fig, ax = plt.subplots(figsize=(6, 3.2))
+for name, v in views.items():
+    ax.semilogy(range(1, len(v["singular_values"]) + 1), v["singular_values"], "o-", ms=3,
+                label=name)
+ax.axvline(len(X), color="grey", ls=":", label=f"{len(X)} training faces")
+ax.axvline(A.shape[1], color="k", ls="--", lw=0.8, label=f"{A.shape[1]} attribute logits")
+ax.set(xlabel="direction of W₁", ylabel="σ / σ_max", title="What the first layer responds to")
+ax.legend(fontsize=8)
+plt.show()
+display(Markdown("\n".join(
+    f"- {name}: {sum(s > 0.05 for s in v['singular_values'])} directions above 0.05, "
+    f"{v['rank']} above 10⁻³; share of a training face outside them {v['outside_mean']:.4f} "
+    f"(largest {v['outside_max']:.4f}); L_stat of the training faces {v['L_stat']:.4f}"
+    for name, v in views.items())))
+
+# %%
+haim, wd = views["Haim et al.'s rule"], views["weight decay"]
+assert haim["rank"] == len(X) and haim["outside_max"] < 0.01, haim  # every face, nothing else
+assert wd["L_stat"] < 0.1 < haim["L_stat"] or FAST, (wd["L_stat"], haim["L_stat"])
+
+# %% [markdown]
+# **Reading.** The two rules fail in opposite ways. Weight decay reaches a KKT point (the training
+# faces satisfy the conditions almost exactly), but its first layer's singular values fall off
+# after about as many directions as there are attribute logits and vanish well before one per
+# face — the loss gradients of all faces are combinations of the same few output gradients — so
+# part of each face is not seen at all. Haim et al.'s rule gives every
+# training face a direction of its own and nothing else: the faces are all there in W₁. But that
+# net is far from a KKT point, and its stationarity loss is no lower at the training faces than at
+# blends of them, so the conditions do not single the faces out. On MNIST with ten digit logits
+# the same two rules give ten training digits back (notebook 05c); with five attributes, neither
+# has given the faces back here (FINDINGS.md, "Faces", lists the runs: fewer faces, restarts,
+# the known multipliers, the sigmoid derivative).
+
