@@ -182,3 +182,18 @@ def test_ctrl_c_inside_exec_code_still_exits_130(tmp_path):
                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert r.returncode == 130, r.stderr
     assert "interrupted by Ctrl-C" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_toy2d_records_the_kept_generator_step(tmp_path):
+    """The random start reports its last step; the convex start the step it kept (≤ the last)."""
+    kept = {}
+    for start in ("random", "convex"):
+        out = tmp_path / start
+        # the fast classifier (not TINY's 60 steps): the scan needs a margin band in every class
+        assert main(["toy2d", "--fast", "--quiet", "--set", "gen_steps=10", "--set",
+                     "naive_steps=5", "--set", "n_eval_samples=30", "--set", f"start={start}",
+                     "--out", str(out)]) == 0
+        g = json.loads((out / "metrics.json").read_text())["gbc"]
+        assert g["start"] == start
+        kept[start] = g["kept_step"]
+    assert kept["random"] == 10 and 0 <= kept["convex"] <= 10

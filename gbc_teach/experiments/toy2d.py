@@ -221,6 +221,8 @@ def _run_toy2d(seed: int, cfg: ToyConfig, progress: bool) -> dict:
     r = radius(data.X)
     theta_norm = math.sqrt(sum(float(p.detach().pow(2).sum())
                                for p, m in zip(model.parameters(), lam.Pi) if m))  # ||Pi theta||
+    # the logged step G ended on: the last, or with the convex start the lowest-loss one
+    kept = gen_hist["step"].index(gen_hist.get("kept_step", gen_hist["step"][-1]))
     metrics = {
         "seed": seed,
         "data": {"n_classes": cfg.n_classes, "n_per_class": cfg.n_per_class,
@@ -233,8 +235,9 @@ def _run_toy2d(seed: int, cfg: ToyConfig, progress: bool) -> dict:
                        "lambda": lam.lam.tolist()},
         "gbc": {"sv_recall": sv_recall(xs, ys, data.X, data.y, kkt.support, r),
                 "precision": precision(xs, ys, data.X, data.y, r),
-                "L_stat": gen_hist["L_stat"][-1], "q_min_estimate": gen_hist["q_min"][-1],
-                "q_min_ratio": gen_hist["q_min"][-1] / kkt.q_min, "start": cfg.start},
+                "L_stat": gen_hist["L_stat"][kept], "q_min_estimate": gen_hist["q_min"][kept],
+                "q_min_ratio": gen_hist["q_min"][kept] / kkt.q_min, "start": cfg.start,
+                "kept_step": gen_hist["step"][kept]},
         "naive": {"sv_recall": sv_recall(xn, yn, data.X, data.y, kkt.support, r),
                   "precision": precision(xn, yn, data.X, data.y, r)},
         "seconds": time.perf_counter() - t0,
