@@ -271,14 +271,30 @@ def first_layer_view(W1: torch.Tensor, X: torch.Tensor, rtol: float = 1e-3) -> d
     Returns the singular values of W₁ relative to the largest (sorted), `rank` (how many exceed
     rtol) and, per image, the share of ‖x_i‖ outside the span of those `rank` directions.
     """
-    W1 = W1.detach().double().cpu()
     Xf = X.detach().flatten(1).double().cpu()
-    _, S, Vh = torch.linalg.svd(W1, full_matrices=False)
-    rel = S / S[0]
-    k = int((rel > rtol).sum())
-    B = Vh[:k]  # orthonormal rows: the directions W₁ responds to
+    B, rel = seen_directions(W1, rtol)
+    k = len(B)
     # share outside = ‖x − BᵀBx‖ / ‖x‖
     outside = (Xf - (Xf @ B.T) @ B).norm(dim=1) / Xf.norm(dim=1).clamp_min(1e-12)
     return {"rtol": rtol, "rank": k, "singular_values": rel[:len(Xf) + 4].tolist(),
             "outside": outside.tolist(), "outside_mean": float(outside.mean()),
             "outside_max": float(outside.max())}
+
+
+def seen_directions(W1: torch.Tensor, rtol: float = 1e-3):
+    """(B, σ/σ_max): the orthonormal rows B of W₁'s row space with singular value above rtol·σ_max
+    (the directions the first layer responds to), and every relative singular value."""
+    _, S, Vh = torch.linalg.svd(W1.detach().double().cpu(), full_matrices=False)
+    rel = S / S[0]
+    return Vh[:int((rel > rtol).sum())], rel
+
+
+def seen_part(W1: torch.Tensor, x: torch.Tensor, rtol: float = 1e-3) -> torch.Tensor:
+    """BᵀBx: the part of each image x that W₁ responds to, the rest (which the classifier, and
+    anything read off θ, cannot see) set to 0 — clamped to the image range [0, 1].
+
+    A reconstruction's unseen part is whatever its optimizer left there (its start, mostly);
+    the seen part is what the conditions determined."""
+    B, _ = seen_directions(W1, rtol)
+    xf = x.detach().flatten(1).double().cpu()
+    return ((xf @ B.T) @ B).float().view_as(x).clamp(0.0, 1.0)

@@ -34,6 +34,21 @@ def test_faces_fast_synthetic(tmp_path, monkeypatch):
     assert m["seconds"] < 60
 
 
+def test_faces_recovery_profile_judges_what_the_first_layer_sees(tmp_path, monkeypatch):
+    """`--profile recovery`: an MLP on 4 faces; GBC and the particles are judged twice, as drawn
+    and as seen by W₁ (their projection on its row space), with the same metrics."""
+    monkeypatch.setenv("GBC_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    assert main(["faces", "--fast", "--profile", "recovery", "--quiet", "--out", str(out)]) == 0
+    m = check_run(out)
+    assert m["config"]["arch"] == "mlp" and m["data"]["sizes"]["train"] == 4
+    for row in ("gbc_seen", "particles_seen"):
+        assert all(k in m[row] for k in ROW_KEYS) and 0 <= m[row]["L_stat"] <= 2, row
+    npz = np.load(out / "samples.npz")
+    seen = npz["particles_seen_images"]
+    assert seen.shape == npz["train_images"].shape  # one seen image a particle, uint8 like them
+
+
 def write_celeba_faces(root, n=120, size=(218, 178)):
     """A CelebA fixture in the official layout with the five attributes (plus one more)."""
     from PIL import Image

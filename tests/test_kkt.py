@@ -18,6 +18,7 @@ from gbc_teach.kkt import (
     margin_jacobian,
     nnls_gram,
     scan_q_min,
+    seen_part,
 )
 from gbc_teach.margins import q
 from gbc_teach.utils import seed_everything
@@ -162,6 +163,25 @@ def test_first_layer_view_sees_the_row_space_only():
     weak = W1 + 1e-5 * W1.norm() * torch.outer(torch.randn(16, generator=g), X[3]) / X[3].norm()
     assert first_layer_view(weak, X)["rank"] == 3
     assert first_layer_view(weak, X, rtol=1e-7)["rank"] == 4
+
+
+def test_seen_part_keeps_what_w1_sees_and_drops_the_rest():
+    """seen_part projects on W₁'s row space: W₁x is unchanged, images in the span come back as
+    they are, an orthogonal pattern added to them is removed, and the result is in [0, 1]."""
+    g = torch.Generator().manual_seed(1)
+    X = 0.2 + 0.6 * torch.rand(3, 1, 4, 5, generator=g)  # three 4×5 "images"
+    Xf = X.flatten(1)
+    W1 = torch.randn(8, 3, generator=g) @ Xf
+    Q, _ = torch.linalg.qr(Xf.T)
+    u = torch.randn(20, generator=g)
+    u = u - Q @ (Q.T @ u)  # orthogonal to every row of W₁
+    noisy = X + 0.1 * (u / u.abs().max()).view(1, 1, 4, 5)
+    seen = seen_part(W1, noisy)
+    assert seen.shape == X.shape
+    assert torch.allclose(seen, X, atol=1e-5)  # the invisible pattern is gone
+    assert torch.allclose(seen_part(W1, X), X, atol=1e-5)
+    assert torch.allclose(seen.flatten(1) @ W1.T, noisy.flatten(1) @ W1.T, rtol=1e-4, atol=1e-4)
+    assert float(seen_part(W1, 5 * X).max()) <= 1.0  # clamped to the image range
 
 
 def test_scan_q_min_finds_the_margin_without_the_data():

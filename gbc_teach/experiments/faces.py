@@ -31,7 +31,7 @@ from ..evaluation.attributes import (
 from ..evaluation.images import diversity, frechet_distance, recovery
 from ..gbc import train_generator
 from ..homogeneity import every_tensor, solve_lambda
-from ..kkt import first_layer_view, wd_diagnostics
+from ..kkt import first_layer_view, seen_part, wd_diagnostics
 from ..losses import GBCObjective
 from ..margins import q_attrs
 from ..models import MLP
@@ -179,7 +179,8 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
         t1 = time.perf_counter()
         seed_everything(seed + {"gbc": 1000, "naive": 2000, "particles": 4000}[name])
         if name == "particles":  # one free face per training face, the same objective
-            G = Particles(1, len(X), tuple(X.shape[1:]), seed=seed, labels=A).to(dev)
+            G = Particles(1, len(X), tuple(X.shape[1:]), init=cfg.particle_init, seed=seed,
+                          labels=A).to(dev)
         else:
             G = FaceGenerator(combos, cfg.z_dim, cfg.per_combination, cfg.gen_channels,
                               size=cfg.size, out_bias=cfg.gen_out_bias).to(dev)
@@ -214,6 +215,16 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
                        "naive": "generator G(z, a, c) maximizing the requested attributes' margins",
                        "particles": "one free face per training face, the KKT losses"}[name]
         metrics[name] = row
+    if cfg.arch == "mlp":  # what W₁ sees of each method's images: the rest is its start's
+        W1 = first_layer(model).weight
+        for name in ("gbc", "particles"):
+            x, a = runs[name]["x"], runs[name]["a"]
+            xs = seen_part(W1, x)
+            L_seen = gbc_objective(model, n_attrs, cfg)(xs.to(dev), a.to(dev))["L_stat"]
+            metrics[f"{name}_seen"] = {
+                **judge(xs, a, s, ev, fref, cfg, dev), "L_stat": float(L_seen.detach()),
+                "what": f"{name}'s images projected on W₁'s row space (kkt.seen_part)"}
+            runs[name]["x_seen"] = xs
     metrics["real"] = judge(*s["sets"]["pool_real"], s, ev, fref, cfg, dev)
     metrics["real"]["what"] = "fresh real faces of the training combinations (never seen)"
     metrics["train_images"] = judge(X.cpu(), A.cpu(), s, ev, fref, cfg, dev)
@@ -221,7 +232,9 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
     metrics["seconds"] = time.perf_counter() - t0
     return {"metrics": metrics, "model": model, "lam": lam, "lam_relu": lam_relu, "cfg": cfg,
             "train": (X.cpu(), A.cpu()), "combos": combos, "held": held, "every": every,
-            "samples": {k: (r["x"], r["a"]) for k, r in runs.items()},
+            "samples": {**{k: (r["x"], r["a"]) for k, r in runs.items()},
+                        **{f"{k}_seen": (r["x_seen"], r["a"]) for k, r in runs.items()
+                           if "x_seen" in r}},
             "held_samples": {k: r["held"] for k, r in runs.items() if r["held"][0] is not None},
             "generators": {k: r["G"] for k, r in runs.items()},
             "history": {"classifier": hist, **{k: r["hist"] for k, r in runs.items()}},
@@ -239,6 +252,6 @@ def _classifier(d: dict, cfg: FaceConfig):
 EXPERIMENT = Experiment(
     name="faces", help="Faces: a generator from one multi-label attribute classifier",
     config=FaceConfig.profile, data=_data, classifier=_classifier, run=run_faces,
-    write=write_faces, report=report, profiles=("default", "paper-scale"),
+    write=write_faces, report=report, profiles=("default", "recovery", "paper-scale"),
     options={"data": Option("synthetic", "synthetic (procedural faces, offline) or celeba"),
              "celeba_root": Option(None, "folder of CelebA in the official layout")})

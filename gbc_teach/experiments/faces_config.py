@@ -49,6 +49,7 @@ class FaceConfig:
     baseline_lr: float = 3e-3
     particle_steps: int = 1000
     particle_lr: float = 0.05
+    particle_init: float = 0.01  # particles start uniform in [0, this]: dark (0.01) or noise (0.9)
     tstr_steps: int = 300
     device: str = "cpu"
     threads: int = 1
@@ -76,10 +77,27 @@ class FaceConfig:
         return cls(**base)
 
     @classmethod
+    def recovery(cls, fast: bool = False, **kw) -> "FaceConfig":
+        """Where the classifier gives its training faces back (docs/method.md §11): an MLP with
+        weight decay on 4 faces (28 of the 32 combinations held out), so that W₁'s few strong
+        directions hold every face; particles from noise images at a small step, judged by the
+        part of them that W₁ sees (`kkt.seen_part`)."""
+        base = dict(arch="mlp", held_out=28, particle_init=0.9, particle_lr=0.003,
+                    particle_steps=8000)
+        if fast:
+            base.update(cls.fast().__dict__ | dict(arch="mlp", held_out=28, mlp_width=64,
+                                                   particle_init=0.9, particle_lr=0.003))
+        base.update(kw)
+        return cls(**base)
+
+    @classmethod
     def profile(cls, name: str, fast: bool = False) -> "FaceConfig":
-        """'default' (CPU) or 'paper-scale' (GPU); fast shrinks the default."""
+        """'default' (CPU), 'recovery' (4 faces, an MLP) or 'paper-scale' (GPU); fast shrinks
+        the CPU profiles."""
         if name == "paper-scale":
             return cls.paper()
         if name == "default":
             return cls.fast() if fast else cls()
-        raise ValueError(f"profile must be 'default' or 'paper-scale', got {name!r}")
+        if name == "recovery":
+            return cls.recovery(fast=fast)
+        raise ValueError(f"profile must be 'default', 'recovery' or 'paper-scale', got {name!r}")
