@@ -109,6 +109,12 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
     return hist
 
 
+def kept_index(hist: dict) -> int:
+    """The index into `train_generator`'s history of the state G ended on: the kept step with
+    keep_best, else the last logged one."""
+    return hist["step"].index(hist.get("kept_step", hist["step"][-1]))
+
+
 def fit_codes(G: nn.Module, atoms: torch.Tensor, weights: torch.Tensor, steps: int = 600,
               lr: float = 3e-3, batch: int = 256, seed: int = 0) -> float:
     """Start a generator with discrete codes on given atoms: G(z, y, c) ≈ atoms[y, c] for every z.

@@ -275,7 +275,7 @@ def first_layer_view(W1: torch.Tensor, X: torch.Tensor, rtol: float = 1e-3) -> d
     B, rel = seen_directions(W1, rtol)
     k = len(B)
     # share outside = ‖x − BᵀBx‖ / ‖x‖
-    outside = (Xf - (Xf @ B.T) @ B).norm(dim=1) / Xf.norm(dim=1).clamp_min(1e-12)
+    outside = (Xf - _onto(B, Xf)).norm(dim=1) / Xf.norm(dim=1).clamp_min(1e-12)
     return {"rtol": rtol, "rank": k, "singular_values": rel[:len(Xf) + 4].tolist(),
             "outside": outside.tolist(), "outside_mean": float(outside.mean()),
             "outside_max": float(outside.max())}
@@ -296,5 +296,9 @@ def seen_part(W1: torch.Tensor, x: torch.Tensor, rtol: float = 1e-3) -> torch.Te
     A reconstruction's unseen part is whatever its optimizer left there (its start, mostly);
     the seen part is what the conditions determined."""
     B, _ = seen_directions(W1, rtol)
-    xf = x.detach().flatten(1).double().cpu()
-    return ((xf @ B.T) @ B).float().view_as(x).clamp(0.0, 1.0)
+    return _onto(B, x.detach().flatten(1).double().cpu()).float().view_as(x).clamp(0.0, 1.0)
+
+
+def _onto(B: torch.Tensor, xf: torch.Tensor) -> torch.Tensor:
+    """BᵀBx for each row x of xf: the projection on the span of B's orthonormal rows."""
+    return (xf @ B.T) @ B

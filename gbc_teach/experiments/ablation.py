@@ -25,6 +25,7 @@ import torch
 
 from ..datasets.toy2d import make_toy2d
 from ..evaluation.points import dictionary_scores, precision, radius, sv_recall
+from ..gbc import kept_index
 from ..kkt import constraints, flat_Pi_theta, kkt_fit, margin_jacobian, nnls_gram
 from ..losses import GBCObjective
 from ..margins import q as margin
@@ -265,10 +266,10 @@ def convex_seed(seed: int, cfg: ToyConfig, gbc: bool = True, convex_gbc: bool = 
             t2 = time.perf_counter()
             G, _, hist = train_gbc(model, lam, replace(cfg, start=start), seed, scan=scan)
             ev = evaluate(G, data, kkt, cfg, seed)
-            kept = hist.get("kept_step", hist["step"][-1])  # the convex start keeps its best
+            kept = kept_index(hist)  # the convex start keeps its lowest-loss state
             row[key] = {"sv_recall": ev["sv_recall"], "precision": ev["precision"],
-                        "L_stat": hist["L_stat"][hist["step"].index(kept)],
-                        "kept_step": kept, "L_stat_start": hist["L_stat"][0],
+                        "L_stat": hist["L_stat"][kept],
+                        "kept_step": hist["step"][kept], "L_stat_start": hist["L_stat"][0],
                         "q_min_ratio": hist["q_min"][-1] / kkt.q_min,
                         "seconds": time.perf_counter() - t2}
     return row

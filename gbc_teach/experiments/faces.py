@@ -220,7 +220,7 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
         for name in ("gbc", "particles"):
             x, a = runs[name]["x"], runs[name]["a"]
             xs = seen_part(W1, x)
-            L_seen = gbc_objective(model, n_attrs, cfg)(xs.to(dev), a.to(dev))["L_stat"]
+            L_seen = obj(xs.to(dev), a.to(dev))["L_stat"]  # closed α, no q_min: stateless
             metrics[f"{name}_seen"] = {
                 **judge(xs, a, s, ev, fref, cfg, dev), "L_stat": float(L_seen.detach()),
                 "what": f"{name}'s images projected on W₁'s row space (kkt.seen_part)"}

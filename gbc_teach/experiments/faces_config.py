@@ -82,13 +82,10 @@ class FaceConfig:
         weight decay on 4 faces (28 of the 32 combinations held out), so that W₁'s few strong
         directions hold every face; particles from noise images at a small step, judged by the
         part of them that W₁ sees (`kkt.seen_part`)."""
-        base = dict(arch="mlp", held_out=28, particle_init=0.9, particle_lr=0.003,
-                    particle_steps=8000)
-        if fast:
-            base.update(cls.fast().__dict__ | dict(arch="mlp", held_out=28, mlp_width=64,
-                                                   particle_init=0.9, particle_lr=0.003))
-        base.update(kw)
-        return cls(**base)
+        base = dict(arch="mlp", held_out=28, particle_init=0.9, particle_lr=0.003)
+        if fast:  # the fast sizes (particle_steps among them), a narrower MLP
+            return cls.fast(**{**base, "mlp_width": 64, **kw})
+        return cls(**{**base, "particle_steps": 8000, **kw})
 
     @classmethod
     def profile(cls, name: str, fast: bool = False) -> "FaceConfig":

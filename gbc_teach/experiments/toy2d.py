@@ -18,7 +18,7 @@ from .. import parallel
 from ..baselines.naive import NaiveObjective
 from ..datasets.toy2d import Toy2D, grid_candidates, make_toy2d
 from ..evaluation.points import precision, radius, sv_recall
-from ..gbc import fit_codes, train_generator
+from ..gbc import fit_codes, kept_index, train_generator
 from ..homogeneity import solve_lambda
 from ..kkt import dictionary_atoms, kkt_fit, scan_q_min
 from ..losses import GBCObjective
@@ -221,8 +221,7 @@ def _run_toy2d(seed: int, cfg: ToyConfig, progress: bool) -> dict:
     r = radius(data.X)
     theta_norm = math.sqrt(sum(float(p.detach().pow(2).sum())
                                for p, m in zip(model.parameters(), lam.Pi) if m))  # ||Pi theta||
-    # the logged step G ended on: the last, or with the convex start the lowest-loss one
-    kept = gen_hist["step"].index(gen_hist.get("kept_step", gen_hist["step"][-1]))
+    kept = kept_index(gen_hist)  # the last logged step, or with the convex start the best one
     metrics = {
         "seed": seed,
         "data": {"n_classes": cfg.n_classes, "n_per_class": cfg.n_per_class,
