@@ -50,6 +50,12 @@ class FaceConfig:
     particle_steps: int = 1000
     particle_lr: float = 0.05
     particle_init: float = 0.01  # particles start uniform in [0, this]: dark (0.01) or noise (0.9)
+    # gbc_warm: a second GBC run whose generator starts on the particles' answer (fitted to it in
+    # warm_fit_steps), then warm_steps of the KKT losses at warm_lr, ending on the lowest logged loss
+    gbc_warm: bool = False
+    warm_fit_steps: int = 600
+    warm_steps: int = 1000
+    warm_lr: float = 1e-5
     tstr_steps: int = 300
     device: str = "cpu"
     threads: int = 1
@@ -60,7 +66,8 @@ class FaceConfig:
         """CI sizes: the same pipeline in well under a minute."""
         base = dict(samples_per_combination=2, n_eval_images=600, eval_epochs=1, n_test=200,
                     width=8, clf_steps=100, clf_lbfgs=20, gen_channels=16, gen_steps=20,
-                    naive_steps=10, particle_steps=20, tstr_steps=30)
+                    naive_steps=10, particle_steps=20, warm_fit_steps=20, warm_steps=10,
+                    tstr_steps=30)
         base.update(kw)
         return cls(**base)
 
@@ -81,8 +88,8 @@ class FaceConfig:
         """Where the classifier gives its training faces back (docs/method.md §11): an MLP with
         weight decay on 4 faces (28 of the 32 combinations held out), so that W₁'s few strong
         directions hold every face; particles from noise images at a small step, judged by the
-        part of them that W₁ sees (`kkt.seen_part`)."""
-        base = dict(arch="mlp", held_out=28, particle_init=0.9, particle_lr=0.003)
+        part of them that W₁ sees (`kkt.seen_part`); and GBC started on the particles' answer."""
+        base = dict(arch="mlp", held_out=28, particle_init=0.9, particle_lr=0.003, gbc_warm=True)
         if fast:  # the fast sizes (particle_steps among them), a narrower MLP
             return cls.fast(**{**base, "mlp_width": 64, **kw})
         return cls(**{**base, "particle_steps": 8000, **kw})

@@ -13,7 +13,8 @@ from ..viz.faces import nearest_faces, samples_by_combination
 from .faces_nets import combination_index
 
 # *_seen: with an MLP classifier, the part of the images its first layer sees (kkt.seen_part)
-METHODS = ("gbc", "gbc_seen", "particles", "particles_seen", "naive", "real", "train_images")
+METHODS = ("gbc", "gbc_seen", "gbc_warm", "gbc_warm_seen", "particles", "particles_seen", "naive",
+           "real", "train_images")
 KEYS = ("evaluator_accuracy", "held_out_evaluator_accuracy", "tstr_accuracy",
         "ssim_recovery_share", "l2_recovery_share", "ssim_recovery_mean", "frechet", "diversity")
 SHORT = {"evaluator_accuracy": "evaluator", "held_out_evaluator_accuracy": "eval. held out",
