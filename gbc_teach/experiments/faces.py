@@ -217,6 +217,7 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
         row["margins_per_attribute"] = margins_per_attribute(model, r["x"].to(dev), r["a"], names)
         row["final_losses"] = {k: v[kept_index(r["hist"])] for k, v in r["hist"].items()
                                if k not in ("step", "kept_step")}
+        row["start_losses"] = {k: v[0] for k, v in r["hist"].items() if k not in ("step", "kept_step")}
         if "kept_step" in r["hist"]:
             row["kept_step"] = r["hist"]["kept_step"]
         row["train_seconds"] = r["seconds"]
