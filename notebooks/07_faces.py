@@ -2,7 +2,7 @@
 # jupyter:
 #   gbc_teach:
 #     fast_minutes: 2
-#     full_minutes: 12
+#     full_minutes: 14
 #     needs_gpu: false
 #   jupytext:
 #     notebook_metadata_filter: gbc_teach,-jupytext.text_representation.jupytext_version
