@@ -131,17 +131,27 @@ def fit_codes(G: nn.Module, atoms: torch.Tensor, weights: torch.Tensor, steps: i
         pi = weights / weights.sum(1, keepdim=True)
         G.code_logits.copy_(pi.clamp_min(1e-4).log())
     dev = G.code_logits.device
-    gen = torch.Generator().manual_seed(seed)
     y = torch.arange(batch, device=dev) % C
     c = (torch.arange(batch, device=dev) // C) % K
     target = atoms.to(dev)[y, c].flatten(1)
-    opt = torch.optim.Adam(G.net.parameters(), lr=lr)
-    for step in range(steps + 1):
+
+    def loss_of(gen):  # E_z ‖G(z, y, c) − atoms[y, c]‖² over a batch
         z = torch.randn(batch, G.z_dim, generator=gen).to(dev)
-        loss = (G(z, y, c).flatten(1) - target).pow(2).sum(1).mean()
+        return (G(z, y, c).flatten(1) - target).pow(2).sum(1).mean()
+
+    return adam_fit(G.net.parameters(), loss_of, steps, lr, seed) ** 0.5
+
+
+def adam_fit(params, loss_of, steps: int, lr: float, seed: int = 0) -> float:
+    """`steps` Adam steps on params for the loss `loss_of(gen)` (gen: a seeded torch.Generator
+    for its noise); returns the loss after the last step."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(params, lr=lr)
+    for step in range(steps + 1):
+        loss = loss_of(gen)
         if step == steps:
             break
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return float(loss.detach()) ** 0.5
+    return float(loss.detach())

@@ -1,7 +1,8 @@
 """Every generation method on the same classifiers, over seeds (notebook 08): `gbc-teach compare`.
 
-Four settings — the 2-D toy, the paper's MNIST classifier (500 images, batch norm), the MNIST
-classifier at its KKT point (weight decay, 10 images) and the faces attribute classifier — each
+Five settings — the 2-D toy, the paper's MNIST classifier (500 images, batch norm), the MNIST
+classifier at its KKT point (weight decay, 10 images), the faces attribute classifier, and an
+MLP attribute classifier on four faces where the faces come back (`faces-recovery`) — each
 run by its own `Experiment` for several seeds. Every run's metrics.json is cached under
 `cache_dir()/compare/<setting>/s<seed>-<config hash>/`, so a second call computes only what is
 missing (a changed config is a new hash, a new run). The rows (GBC, naive, BN statistics where the
@@ -57,9 +58,14 @@ SETTINGS = {s.name: s for s in (
     Setting("mnist-recovery", mnist.EXPERIMENT, "recovery", "MNIST at its KKT point (10 images, wd)"),
     # ≈ 6 min a seed on one CPU thread: two seeds keep the full default near 30 min
     Setting("faces", faces.EXPERIMENT, "default", "faces, attribute classifier (wd)", max_seeds=2),
+    # ≈ 5 min a seed: an MLP on 4 faces, every method also judged by what W₁ sees (*_seen)
+    Setting("faces-recovery", faces.EXPERIMENT, "recovery",
+            "faces at 4 training faces (MLP, wd)", max_seeds=3),
 )}
-# the order of the rows; bnstat only where the classifier has batch norm
-METHODS = ("gbc", "particles", "naive", "bnstat", "real", "train_images")
+# the order of the rows; bnstat only where the classifier has batch norm; *_seen and gbc_warm
+# (GBC started on the particles' answer) only in faces-recovery
+METHODS = ("gbc", "gbc_seen", "gbc_warm", "gbc_warm_seen", "particles", "particles_seen", "naive",
+           "bnstat", "real", "train_images")
 IMAGE_KEYS = ("ssim_recovery_share", "l2_recovery_share", "frechet", "evaluator_accuracy",
               "second_evaluator_accuracy", "tstr_accuracy", "diversity", "train_seconds")
 TOY_KEYS = ("sv_recall", "precision", "seconds")

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..gbc import adam_fit
 from ..models import ReLU, SoftReLU, UpConv, kaiming_init
 
 ACTS = {"relu": ReLU, "softplus": SoftReLU}
@@ -112,16 +113,11 @@ def fit_generator(G: FaceGenerator, x: torch.Tensor, a: torch.Tensor, steps: int
     root-mean-square pixel distance."""
     dev = G.combos.device
     x, a = x.to(dev), a.to(dev).float()
-    gen = torch.Generator().manual_seed(seed)
     i = torch.arange(batch, device=dev) % len(x)
     c = torch.zeros(batch, dtype=torch.long, device=dev)
-    opt = torch.optim.Adam(G.parameters(), lr=lr)
-    for step in range(steps + 1):
+
+    def loss_of(gen):  # the mean squared pixel error over a batch, every face in turn
         z = torch.randn(batch, G.z_dim, generator=gen).to(dev)
-        loss = (G(z, a[i], c) - x[i]).pow(2).mean()
-        if step == steps:
-            break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return float(loss.detach()) ** 0.5
+        return (G(z, a[i], c) - x[i]).pow(2).mean()
+
+    return adam_fit(G.parameters(), loss_of, steps, lr, seed) ** 0.5
