@@ -2,7 +2,7 @@
 # jupyter:
 #   gbc_teach:
 #     fast_minutes: 2
-#     full_minutes: 35
+#     full_minutes: 45
 #     needs_gpu: false
 #   jupytext:
 #     notebook_metadata_filter: gbc_teach,-jupytext.text_representation.jupytext_version
@@ -83,8 +83,9 @@ print("settings:", ", ".join(NAMES), "| seeds:", SEEDS, "| fast profiles" if FAS
 # %% [markdown]
 # ## 1. The table
 #
-# Every cell is the mean ± standard deviation over the seeds (a column "seeds" says how many: faces,
-# the slowest setting, runs two); the per-seed values are in `compare.json`. In fast mode only the toy runs, at its fast profile.
+# Every cell is the mean ± standard deviation over the seeds (a column "seeds" says how many: the
+# slowest settings run fewer — faces two, faces-recovery three); the per-seed values are in
+# `compare.json`. In fast mode only the toy runs, at its fast profile.
 
 # %%
 res = compare.compare_all(NAMES, SEEDS, fast=FAST, root=ROOT)

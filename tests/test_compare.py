@@ -66,6 +66,24 @@ def test_toy_rows_and_markdown():
             "value": 0.7} in recs
 
 
+def test_verdicts_compare_the_seen_rows_with_each_other():
+    """faces-recovery: GBC from the particles as seen against the particles as seen (and naive,
+    real), GBC as drawn against the particles as drawn — never across."""
+    def seen(seed, p):
+        m = image_metrics(seed, 0.2, bn=False)
+        for k, a in (("particles", 0.3), ("particles_seen", p), ("gbc_warm_seen", 1.0)):
+            m[k] = {"evaluator_accuracy": a, "ssim_recovery_share": a}
+        return m
+    res = {"settings": {"faces-recovery": {"rows": compare.aggregate(
+        {0: seen(0, 1.0), 1: seen(1, 0.8)})}}}
+    v = compare.verdicts(res)
+    warm = next(line for line in v if line.startswith("faces-recovery, SSIM share: GBC from"))
+    assert "within the spread of particles_seen (0.90)" in warm and "above naive (0.05)" in warm
+    assert "particles (0.30)" not in warm
+    plain = next(line for line in v if line.startswith("faces-recovery, SSIM share: GBC 0.10"))
+    assert "below particles (0.30)" in plain and "particles_seen" not in plain
+
+
 def stub_setting(calls: list, steps: int = 1) -> Setting:
     @dataclasses.dataclass
     class Cfg:
@@ -131,3 +149,12 @@ def test_cli_fast_toy(tmp_path, monkeypatch, capsys):
     assert "cached in" not in capsys.readouterr().out
     assert [p.stat().st_mtime_ns for p in cached] == stamps
     assert cli.main(["compare", "--experiments", "nope", "--out", str(out)]) == 2
+
+
+def test_saved_samples_spread_over_the_groups():
+    """The figure's few samples per method come from every class or combination, not the first."""
+    import numpy as np
+
+    x = np.repeat(np.arange(4), 8)  # 4 groups of 8, grouped as the experiments return them
+    assert set(compare._spread(x, 4)) == {0, 1, 2, 3}
+    assert len(compare._spread(x[:3], 10)) == 3  # fewer rows than asked: all of them
