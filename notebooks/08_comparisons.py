@@ -187,8 +187,9 @@ for name in NAMES:
     n = min(len(v) for v in z.values())
     fig, axes = plt.subplots(len(rows), n, figsize=(0.9 * n, 0.95 * len(rows)), squeeze=False)
     for r, m in enumerate(rows):
+        shown_rows = compare.evenly_spaced(z[m], n)  # one of each class / combination in turn
         for c in range(n):
-            img = z[m][c]
+            img = shown_rows[c]
             ax = axes[r, c]
             ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), cmap="gray")
             ax.set_xticks([])

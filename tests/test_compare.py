@@ -156,5 +156,5 @@ def test_saved_samples_spread_over_the_groups():
     import numpy as np
 
     x = np.repeat(np.arange(4), 8)  # 4 groups of 8, grouped as the experiments return them
-    assert set(compare._spread(x, 4)) == {0, 1, 2, 3}
-    assert len(compare._spread(x[:3], 10)) == 3  # fewer rows than asked: all of them
+    assert set(compare.evenly_spaced(x, 4)) == {0, 1, 2, 3}
+    assert len(compare.evenly_spaced(x[:3], 10)) == 3  # fewer rows than asked: all of them

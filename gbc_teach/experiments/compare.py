@@ -86,7 +86,7 @@ def run_folder_of(setting: Setting, seed: int, cfg, fast: bool, root: Path) -> P
     return root / (setting.name + ("-fast" if fast else "")) / f"s{seed}-{config_hash(cfg)}"
 
 
-def _spread(x, n: int):
+def evenly_spaced(x, n: int):
     """n rows of x evenly spaced over it: samples come grouped by class or combination, so the
     first n would show one or two of them."""
     return x[np.unique(np.linspace(0, len(x) - 1, min(n, len(x))).round().astype(int))]
@@ -96,10 +96,10 @@ def _save_samples(res: dict, folder: Path, per_method: int = 10) -> None:
     """A few samples per method (uint8) for the side-by-side figure; images only."""
     if not isinstance(res.get("samples"), dict):
         return
-    arrays = {k: _spread(v[0], per_method) for k, v in res["samples"].items()}
-    arrays["train_images"] = _spread(res["train"][0], per_method)
+    arrays = {k: evenly_spaced(v[0], per_method) for k, v in res["samples"].items()}
+    arrays["train_images"] = evenly_spaced(res["train"][0], per_method)
     if "real" in res:
-        arrays["real"] = _spread(res["real"][0], per_method)
+        arrays["real"] = evenly_spaced(res["real"][0], per_method)
     atomic_save_npz(folder / "samples.npz", **{k: as_uint8(v) for k, v in arrays.items()})
 
 
