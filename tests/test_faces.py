@@ -4,6 +4,7 @@ fixture in the official layout; the metrics contract of the run folder."""
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from gbc_teach.cli import main
@@ -127,3 +128,5 @@ def test_fit_generator_puts_each_combination_on_its_face():
     rms = fit_generator(G, x, a, steps=300, lr=1e-2)
     out = G(torch.randn(6, 4), a.repeat(3, 1), torch.zeros(6, dtype=torch.long))
     assert rms < 0.03 and (out - x.repeat(3, 1, 1, 1)).abs().max() < 0.1, rms
+    with pytest.raises(ValueError, match="2 faces of one combination for 1 codes"):
+        fit_generator(G, x, a[[0, 0]], steps=1)

@@ -108,13 +108,18 @@ class FaceGenerator(nn.Module):
 
 def fit_generator(G: FaceGenerator, x: torch.Tensor, a: torch.Tensor, steps: int = 600,
                   lr: float = 3e-3, batch: int = 32, seed: int = 0) -> float:
-    """Start G on given faces: least squares E_z ‖G(z, a_i, 0) − x_i‖² over the faces (x_i, a_i),
-    one per training combination (e.g. the particles' answer), for any z. Returns the final
-    root-mean-square pixel distance."""
+    """Start G on given faces: least squares E_z ‖G(z, a_i, c_i) − x_i‖² over the faces (x_i, a_i)
+    (e.g. the particles' answer), for any z; c_i counts the earlier faces of the same combination,
+    so K faces of a combination take its K codes. Returns the final root-mean-square pixel
+    distance."""
     dev = G.combos.device
     x, a = x.to(dev), a.to(dev).float()
+    k = combination_index(a).tolist()
+    code = torch.tensor([k[:j].count(k[j]) for j in range(len(k))], device=dev)
+    if int(code.max()) >= G.n_codes:
+        raise ValueError(f"{int(code.max()) + 1} faces of one combination for {G.n_codes} codes")
     i = torch.arange(batch, device=dev) % len(x)
-    c = torch.zeros(batch, dtype=torch.long, device=dev)
+    c = code[i]
 
     def loss_of(gen):  # the mean squared pixel error over a batch, every face in turn
         z = torch.randn(batch, G.z_dim, generator=gen).to(dev)
