@@ -213,6 +213,13 @@ def markdown(res: dict, digits: int = 2) -> str:
     return "\n\n".join(parts + ["\n".join(notes)])
 
 
+# the GBC rows that get verdicts, and what each is held against: as drawn against as drawn,
+# as seen by the first layer against as seen
+VERDICT_ROWS = (("gbc", "GBC", ("particles", "naive", "bnstat", "real")),
+                ("gbc_warm_seen", "GBC from the particles, as seen",
+                 ("particles_seen", "naive", "bnstat", "real")))
+
+
 def verdicts(res: dict) -> list[str]:
     """One line per setting, headline metric and GBC row: its mean against each other method's,
     and whether the gap is larger than the two standard deviations together (a difference the
@@ -224,17 +231,15 @@ def verdicts(res: dict) -> list[str]:
         rows = s["rows"]
         keys = ("sv_recall",) if "sv_recall" in rows.get("gbc", {}) else (
             "ssim_recovery_share", "evaluator_accuracy", "tstr_accuracy")
-        for lead, name in (("gbc", "GBC"), ("gbc_warm_seen", "GBC from the particles, as seen")):
+        for lead, name, others in VERDICT_ROWS:
             for k in keys:
                 g = rows.get(lead, {}).get(k)
                 if not g or g["mean"] is None:
                     continue
                 parts = []
-                for m in ("particles", "particles_seen", "naive", "bnstat", "real"):
+                for m in others:
                     o = rows.get(m, {}).get(k)
-                    # as drawn against as drawn, as seen against as seen
-                    if not o or o["mean"] is None or m == {"gbc": "particles_seen"}.get(
-                            lead, "particles"):
+                    if not o or o["mean"] is None:
                         continue
                     gap = g["mean"] - o["mean"]
                     sure = abs(gap) > g["std"] + o["std"]

@@ -127,6 +127,18 @@ def judge(x, a, s: dict, ev, fref, cfg: FaceConfig, dev) -> dict:
             "diversity": diversity(x, ci) if torch.bincount(ci).max() > 1 else None}
 
 
+# each generator run: its seed offset, its FaceConfig fields for steps and step size, what it is
+METHOD_RUNS = {
+    "gbc": (1000, "gen_steps", "gen_lr", "generator G(z, a, c) trained by the KKT losses"),
+    "naive": (2000, "naive_steps", "baseline_lr",
+              "generator G(z, a, c) maximizing the requested attributes' margins"),
+    "particles": (4000, "particle_steps", "particle_lr",
+                  "one free face per training face, the KKT losses"),
+    "gbc_warm": (5000, "warm_steps", "warm_lr", "generator G(z, a, c) fitted to the particles' "
+                 "answer, then the KKT losses, ending on its lowest logged loss"),
+}
+
+
 def margins_per_attribute(model, x, a, names) -> dict:
     """Mean margin q_a = s_a f_a(x) of the classifier on a set, per attribute."""
     with torch.no_grad():
@@ -177,7 +189,8 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
     names_run = ("gbc", "naive", "particles") + (("gbc_warm",) if cfg.gbc_warm else ())
     for name in names_run:
         t1 = time.perf_counter()
-        seed_everything(seed + {"gbc": 1000, "naive": 2000, "particles": 4000, "gbc_warm": 5000}[name])
+        offset, steps_field, lr_field, _ = METHOD_RUNS[name]
+        seed_everything(seed + offset)
         if name == "particles":  # one free face per training face, the same objective
             G = Particles(1, len(X), tuple(X.shape[1:]), init=cfg.particle_init, seed=seed,
                           labels=A).to(dev)
@@ -187,11 +200,8 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
         if name == "gbc_warm":  # start on the particles' answer, as the toy's convex start
             fit_generator(G, *runs["particles"]["G"].sample(), steps=cfg.warm_fit_steps, seed=seed)
         o = NaiveObjective(model, n_attrs) if name == "naive" else gbc_objective(model, n_attrs, cfg)
-        steps = {"gbc": cfg.gen_steps, "naive": cfg.naive_steps, "particles": cfg.particle_steps,
-                 "gbc_warm": cfg.warm_steps}[name]
-        lr = {"gbc": cfg.gen_lr, "particles": cfg.particle_lr, "gbc_warm": cfg.warm_lr}.get(
-            name, cfg.baseline_lr)
-        h = train_generator(G, o.to(dev), steps=steps, batch=2 * len(X), lr=lr,
+        steps = getattr(cfg, steps_field)
+        h = train_generator(G, o.to(dev), steps=steps, batch=2 * len(X), lr=getattr(cfg, lr_field),
                             lr_final=cfg.gen_lr_final, seed=seed, progress=progress,
                             desc=f"{name}", log_every=max(steps // 20, 1),
                             surrogate_a=None if name == "naive" else cfg.surrogate_a,
@@ -215,17 +225,14 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
         if r["held"][0] is not None:  # combinations the classifier never saw
             row["held_out_evaluator_accuracy"] = float(attribute_accuracy(ev, *r["held"]).mean())
         row["margins_per_attribute"] = margins_per_attribute(model, r["x"].to(dev), r["a"], names)
-        row["final_losses"] = {k: v[kept_index(r["hist"])] for k, v in r["hist"].items()
-                               if k not in ("step", "kept_step")}
-        row["start_losses"] = {k: v[0] for k, v in r["hist"].items() if k not in ("step", "kept_step")}
+        logged = {k: v for k, v in r["hist"].items() if k not in ("step", "kept_step")}
+        kept = kept_index(r["hist"])
+        row["final_losses"] = {k: v[kept] for k, v in logged.items()}
+        row["start_losses"] = {k: v[0] for k, v in logged.items()}
         if "kept_step" in r["hist"]:
             row["kept_step"] = r["hist"]["kept_step"]
         row["train_seconds"] = r["seconds"]
-        row["what"] = {"gbc": "generator G(z, a, c) trained by the KKT losses",
-                       "naive": "generator G(z, a, c) maximizing the requested attributes' margins",
-                       "particles": "one free face per training face, the KKT losses",
-                       "gbc_warm": "generator G(z, a, c) fitted to the particles' answer, then "
-                                   "the KKT losses, ending on its lowest logged loss"}[name]
+        row["what"] = METHOD_RUNS[name][3]
         metrics[name] = row
     if cfg.arch == "mlp":  # what W₁ sees of each method's images: the rest is its start's
         W1 = first_layer(model).weight
