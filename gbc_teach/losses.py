@@ -26,6 +26,13 @@ wd·θ = (1/n) Σ_i Σ_a σ(−q_ia) ∇_θ q_ia, so stat_form='pairs' matches
 
     v = E_p[Σ_a σ(−q_a) ∇_θ q_a] = E_p[∇_θ log p(s | x)],   log p(s | x) = Σ_a log σ(q_a).
 
+Weight decay also fixes the scale: with p uniform over the n training points, α = 1/wd exactly.
+The closed-form α forgets it, and the direction alone has spurious solutions (low-contrast
+blends of the training images whose margins are small and whose multipliers are far too large,
+docs/method.md §11). scale_target = α* puts it back as a penalty on the size of v:
+
+    L_scale = (log ‖v‖ − log(‖Πθ‖ / α*))²,   L = L_stat + β L_dual + γ L_scale.
+
 Every expectation over p is a batch mean, and every batch mean passes through `reduce`: the
 identity in one process; with the batch split over several processes (`gbc_teach.parallel`),
 the mean over them of each one's batch mean, which is the mean over the whole batch.
@@ -83,7 +90,7 @@ class GBCObjective(nn.Module):
     def __init__(self, classifier: nn.Module, Pi: torch.Tensor, lam_max: float, n_classes: int,
                  qmin_mode: str = "free", beta: float = 1.0, kappa: float = 4.0,
                  class_weights: bool = True, alpha_mode: str = "learned", stat_form: str = "q",
-                 reduce=no_reduce):
+                 reduce=no_reduce, scale_target: float | None = None, scale_weight: float = 0.0):
         super().__init__()
         self.reduce = reduce
         if stat_form not in ("q", "pairs"):
@@ -103,6 +110,12 @@ class GBCObjective(nn.Module):
         if alpha_mode not in ("learned", "closed"):
             raise ValueError(f"alpha_mode must be 'learned' or 'closed', got {alpha_mode!r}")
         self.qmin_mode, self.beta, self.kappa, self.alpha_mode = qmin_mode, beta, kappa, alpha_mode
+        if scale_weight and not (scale_target and scale_target > 0):
+            raise ValueError(f"scale_weight {scale_weight} needs a positive scale_target (the "
+                             f"known α, 1/wd for weight decay), got {scale_target!r}")
+        # the size of v at the stationary point: ‖v‖ = ‖Πθ‖ / α*
+        self.scale_weight = scale_weight
+        self.log_v_target = math.log(self.t_sq ** 0.5 / scale_target) if scale_weight else 0.0
         dev = self.theta[0].device  # the scalars live with θ: no .to(device) needed after
         self.log_alpha = nn.Parameter(torch.zeros((), device=dev))
         self.log_qmin = nn.Parameter(torch.zeros((), device=dev))
@@ -181,5 +194,10 @@ class GBCObjective(nn.Module):
                   else torch.zeros((), device=x.device))
         # L = L_stat + β L_dual
         loss = L_stat + self.beta * L_dual
-        return {"loss": loss, "L_stat": L_stat, "L_dual": L_dual, "alpha": alpha,
-                "q_min": q_min, "q": qs}
+        out = {"loss": loss, "L_stat": L_stat, "L_dual": L_dual, "alpha": alpha,
+               "q_min": q_min, "q": qs}
+        if self.scale_weight:  # L_scale = (log ‖v‖ − log(‖Πθ‖/α*))²
+            log_v = 0.5 * torch.log(sum((b * b).sum() for b in v).clamp_min(1e-30 * self.t_sq))
+            out["L_scale"] = (log_v - self.log_v_target) ** 2
+            out["loss"] = loss + self.scale_weight * out["L_scale"]
+        return out

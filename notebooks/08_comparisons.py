@@ -128,8 +128,9 @@ display(Markdown("\n".join("- " + line for line in compare.verdicts(res))))
 #   evaluator.
 # - **Faces at four training faces.** Here the first layer's few strong directions hold every
 #   training face, and what it sees of the particles is the training faces themselves
-#   (`particles_seen`); GBC's own generator finds part of them (`gbc_seen`), GBC started on the
-#   particles' answer keeps them all (`gbc_warm_seen`). As drawn, every method still carries
+#   (`particles_seen`); GBC's own generator, held to the scale that weight decay fixes
+#   (L_scale, notebook 07 §9), finds them too (`gbc_seen`), and GBC started on the particles'
+#   answer keeps them all (`gbc_warm_seen`). As drawn, every method still carries
 #   whatever its start left in the directions the classifier ignores, and four faces are no data
 #   set: TSTR stays near the training faces' own.
 #
@@ -152,12 +153,14 @@ if "mnist-paper" in res["settings"]:  # where GBC loses: BN statistics read the 
 if "faces" in res["settings"]:  # no face recovered; naive read at least as well as GBC
     assert max(mean("faces", m, "ssim_recovery_share") for m in ("gbc", "particles")) < 0.5
     assert mean("faces", "naive", "evaluator_accuracy") >= mean("faces", "gbc", "evaluator_accuracy") - 0.05
-if "faces-recovery" in res["settings"]:  # four faces, as W₁ sees them: particles, warm GBC
+if "faces-recovery" in res["settings"]:  # four faces, as W₁ sees them: particles, GBC
     for m in ("particles_seen", "gbc_warm_seen"):
         assert mean("faces-recovery", m, "ssim_recovery_share") >= 0.9, m
         assert mean("faces-recovery", m, "l2_recovery_share") >= 0.9, m
-    assert mean("faces-recovery", "gbc_warm_seen", "ssim_recovery_share") > mean(
-        "faces-recovery", "naive", "ssim_recovery_share") + 0.2
+    for m in ("gbc_seen", "gbc_warm_seen"):
+        assert mean("faces-recovery", m, "ssim_recovery_share") >= 0.9, m
+        assert mean("faces-recovery", m, "ssim_recovery_share") > mean(
+            "faces-recovery", "naive", "ssim_recovery_share") + 0.2, m
 print("the claims hold on these seeds")
 
 # %% [markdown]

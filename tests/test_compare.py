@@ -71,7 +71,8 @@ def test_verdicts_compare_the_seen_rows_with_each_other():
     real), GBC as drawn against the particles as drawn — never across."""
     def seen(seed, p):
         m = image_metrics(seed, 0.2, bn=False)
-        for k, a in (("particles", 0.3), ("particles_seen", p), ("gbc_warm_seen", 1.0)):
+        for k, a in (("particles", 0.3), ("particles_seen", p), ("gbc_warm_seen", 1.0),
+                     ("gbc_seen", 0.6)):
             m[k] = {"evaluator_accuracy": a, "ssim_recovery_share": a}
         return m
     res = {"settings": {"faces-recovery": {"rows": compare.aggregate(
@@ -80,6 +81,8 @@ def test_verdicts_compare_the_seen_rows_with_each_other():
     warm = next(line for line in v if line.startswith("faces-recovery, SSIM share: GBC from"))
     assert "within the spread of particles_seen (0.90)" in warm and "above naive (0.05)" in warm
     assert "particles (0.30)" not in warm
+    own = next(line for line in v if line.startswith("faces-recovery, SSIM share: GBC as seen"))
+    assert "below particles_seen (0.90)" in own and "particles (0.30)" not in own
     plain = next(line for line in v if line.startswith("faces-recovery, SSIM share: GBC 0.10"))
     assert "below particles (0.30)" in plain and "particles_seen" not in plain
 

@@ -41,7 +41,8 @@ def test_faces_recovery_profile_judges_what_the_first_layer_sees(tmp_path, monke
     and as seen by W₁ (their projection on its row space), with the same metrics."""
     monkeypatch.setenv("GBC_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "run"
-    assert main(["faces", "--fast", "--profile", "recovery", "--quiet", "--out", str(out)]) == 0
+    assert main(["faces", "--fast", "--profile", "recovery", "--quiet", "--out", str(out),
+                 "--set", "gen_restarts=2"]) == 0
     m = check_run(out)
     assert m["config"]["arch"] == "mlp" and m["data"]["sizes"]["train"] == 4
     for row in ("gbc_seen", "particles_seen", "gbc_warm_seen"):
@@ -49,6 +50,15 @@ def test_faces_recovery_profile_judges_what_the_first_layer_sees(tmp_path, monke
     # GBC from the particles' answer ends on its lowest logged loss: no logged loss below it
     warm = m["gbc_warm"]
     assert all(k in warm for k in ROW_KEYS) and 0 <= warm["kept_step"] <= m["config"]["warm_steps"]
+    # GBC with L_scale starts again while its α ends far from 1/wd (20 steps: always), at most
+    # gen_restarts times, and keeps the run with the lowest final loss
+    g, cfg = m["gbc"], m["config"]
+    tries = g["restarts"]
+    assert all(t["L_scale"] > cfg["scale_tol"] for t in tries[:-1])
+    assert len(tries) == 1 + cfg["gen_restarts"] or tries[-1]["L_scale"] <= cfg["scale_tol"]
+    assert g["final_losses"]["loss"] == pytest.approx(min(t["loss"] for t in tries))
+    assert g["final_losses"]["L_scale"] == pytest.approx(
+        min(tries, key=lambda t: t["loss"])["L_scale"])
     npz = np.load(out / "samples.npz")
     seen = npz["particles_seen_images"]
     assert seen.shape == npz["train_images"].shape  # one seen image a particle, uint8 like them

@@ -114,3 +114,32 @@ def test_mlp_attribute_classifier_and_its_relu_twin():
     lam = faces.relu_lambda(cfg, x, 5)
     assert lam.residual < 1e-6
     assert "MLP 768-16-16-A" in faces.architecture(cfg)
+
+
+def test_scale_term_knows_weight_decays_alpha():
+    """At a weight-decay stationary point θ = v/wd, so ‖v‖ = wd·‖θ‖ and L_scale ≈ 0 on the
+    training faces; a dimmed copy of them has smaller margins, larger multipliers, a larger v."""
+    cfg = FaceConfig.fast(arch="mlp", mlp_width=16, size=8)
+    torch.manual_seed(0)
+    model = faces.attribute_classifier(cfg, 5).double()
+    x = torch.rand(6, 3, 8, 8, dtype=torch.float64)
+    a = torch.randint(0, 2, (6, 5)).double()
+    wd = 1e-2
+    training.train_weight_decay(model, x, a, wd=wd, adam_steps=300, lr=1e-2, lbfgs_iters=300,
+                                progress=False)
+    assert training.wd_residual(model, x, a, wd) < 0.02
+    obj = GBCObjective(model, homogeneity.every_tensor(model).Pi, 1.0, 5, qmin_mode="none",
+                       class_weights=False, alpha_mode="closed", stat_form="pairs",
+                       scale_target=1 / wd, scale_weight=0.5)
+    out = {k: v.detach() for k, v in obj(x, a).items()}
+    assert float(out["L_scale"]) < 1e-3
+    assert float(out["alpha"]) == pytest.approx(1 / wd, rel=0.03)  # the closed α agrees
+    dim = {k: v.detach() for k, v in obj(0.3 * x, a).items()}
+    v, _ = obj.v_of(0.3 * x, a)
+    theta = torch.cat([p.detach().flatten() for p in model.parameters()])
+    log_ratio = torch.cat([t.flatten() for t in v]).norm().log() - (wd * theta.norm()).log()
+    assert float(dim["L_scale"]) == pytest.approx(float(log_ratio) ** 2, rel=1e-9)
+    assert float(dim["L_scale"]) > 0.1
+    assert float(dim["loss"]) == pytest.approx(float(dim["L_stat"] + 0.5 * dim["L_scale"]))
+    with pytest.raises(ValueError, match="scale_target"):
+        GBCObjective(model, homogeneity.every_tensor(model).Pi, 1.0, 5, scale_weight=0.5)

@@ -26,6 +26,8 @@ RTOL, ATOL = 1e-9, 1e-12
 CASES = {  # name: GBCObjective options (None: the naive baseline)
     "q_free": dict(stat_form="q", qmin_mode="free", alpha_mode="learned"),
     "pairs": dict(stat_form="pairs", qmin_mode="none", alpha_mode="closed"),
+    "pairs_scale": dict(stat_form="pairs", qmin_mode="none", alpha_mode="closed",
+                        scale_target=10.0, scale_weight=0.1),
     "naive": None,
 }
 

@@ -216,6 +216,7 @@ def markdown(res: dict, digits: int = 2) -> str:
 # the GBC rows that get verdicts, and what each is held against: as drawn against as drawn,
 # as seen by the first layer against as seen
 VERDICT_ROWS = (("gbc", "GBC", ("particles", "naive", "bnstat", "real")),
+                ("gbc_seen", "GBC as seen", ("particles_seen", "naive", "bnstat", "real")),
                 ("gbc_warm_seen", "GBC from the particles, as seen",
                  ("particles_seen", "naive", "bnstat", "real")))
 
@@ -224,8 +225,8 @@ def verdicts(res: dict) -> list[str]:
     """One line per setting, headline metric and GBC row: its mean against each other method's,
     and whether the gap is larger than the two standard deviations together (a difference the
     seeds agree on) — the sentences of notebook 08, read off the numbers. Where the rows are also
-    judged as the first layer sees them (faces-recovery), GBC started on the particles' answer
-    as seen is compared with the particles as seen too."""
+    judged as the first layer sees them (faces-recovery), GBC as seen and GBC started on the
+    particles' answer as seen are compared with the particles as seen too."""
     lines = []
     for n, s in res["settings"].items():
         rows = s["rows"]

@@ -93,9 +93,15 @@ def relu_lambda(cfg: FaceConfig, x: torch.Tensor, n_attrs: int):
 
 
 def gbc_objective(model, n_attrs: int, cfg: FaceConfig) -> GBCObjective:
-    """The weight-decay KKT objective: Π every tensor, closed α, no q_min, 'pairs' form."""
+    """The weight-decay KKT objective: Π every tensor, closed α, no q_min, 'pairs' form; with
+    scale_weight γ > 0 also γ·L_scale, which holds ‖v‖ to its size at α = 1/wd."""
+    if cfg.scale_weight and cfg.clf_rule != "weight_decay":
+        raise ValueError(f"scale_weight={cfg.scale_weight} needs clf_rule='weight_decay' (its "
+                         f"α = 1/wd is the known scale), got clf_rule={cfg.clf_rule!r}")
     return GBCObjective(model, every_tensor(model).Pi, 1.0, n_attrs, qmin_mode="none",
-                        class_weights=False, alpha_mode="closed", stat_form=cfg.stat_form)
+                        class_weights=False, alpha_mode="closed", stat_form=cfg.stat_form,
+                        scale_target=1 / cfg.wd if cfg.scale_weight else None,
+                        scale_weight=cfg.scale_weight)
 
 
 def sample_set(G, combos: torch.Tensor, per: int, seed: int):
@@ -127,15 +133,18 @@ def judge(x, a, s: dict, ev, fref, cfg: FaceConfig, dev) -> dict:
             "diversity": diversity(x, ci) if torch.bincount(ci).max() > 1 else None}
 
 
-# each generator run: its seed offset, its FaceConfig fields for steps and step size, what it is
+# each generator run: its seed offset, its FaceConfig fields for steps, step size and final step
+# factor, what it is
 METHOD_RUNS = {
-    "gbc": (1000, "gen_steps", "gen_lr", "generator G(z, a, c) trained by the KKT losses"),
-    "naive": (2000, "naive_steps", "baseline_lr",
+    "gbc": (1000, "gen_steps", "gen_lr", "gbc_lr_final",
+            "generator G(z, a, c) trained by the KKT losses"),
+    "naive": (2000, "naive_steps", "baseline_lr", "gen_lr_final",
               "generator G(z, a, c) maximizing the requested attributes' margins"),
-    "particles": (4000, "particle_steps", "particle_lr",
+    "particles": (4000, "particle_steps", "particle_lr", "gen_lr_final",
                   "one free face per training face, the KKT losses"),
-    "gbc_warm": (5000, "warm_steps", "warm_lr", "generator G(z, a, c) fitted to the particles' "
-                 "answer, then the KKT losses, ending on its lowest logged loss"),
+    "gbc_warm": (5000, "warm_steps", "warm_lr", "gen_lr_final",
+                 "generator G(z, a, c) fitted to the particles' answer, then the KKT losses, "
+                 "ending on its lowest logged loss"),
 }
 
 
@@ -187,10 +196,11 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
     every = all_combinations(n_attrs)
     runs = {}
     names_run = ("gbc", "naive", "particles") + (("gbc_warm",) if cfg.gbc_warm else ())
-    for name in names_run:
-        t1 = time.perf_counter()
-        offset, steps_field, lr_field, _ = METHOD_RUNS[name]
-        seed_everything(seed + offset)
+
+    def train_method(name: str, attempt: int = 0):
+        """(G, history) of one generator run; attempt > 0: a restart from another start."""
+        offset, steps_field, lr_field, final_field, _ = METHOD_RUNS[name]
+        seed_everything(seed + offset + 97 * attempt)
         if name == "particles":  # one free face per training face, the same objective
             G = Particles(1, len(X), tuple(X.shape[1:]), init=cfg.particle_init, seed=seed,
                           labels=A).to(dev)
@@ -202,10 +212,28 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
         o = NaiveObjective(model, n_attrs) if name == "naive" else gbc_objective(model, n_attrs, cfg)
         steps = getattr(cfg, steps_field)
         h = train_generator(G, o.to(dev), steps=steps, batch=2 * len(X), lr=getattr(cfg, lr_field),
-                            lr_final=cfg.gen_lr_final, seed=seed, progress=progress,
-                            desc=f"{name}", log_every=max(steps // 20, 1),
+                            lr_final=getattr(cfg, final_field), seed=seed + attempt,
+                            progress=progress, log_every=max(steps // 20, 1),
+                            desc=name + (f" (restart {attempt})" if attempt else ""),
                             surrogate_a=None if name == "naive" else cfg.surrogate_a,
                             keep_best=name == "gbc_warm")
+        return G, h
+
+    for name in names_run:
+        t1 = time.perf_counter()
+        G, h = train_method(name)
+        # GBC with L_scale: while its α ends far from 1/wd (L_scale > scale_tol, a blend), start
+        # again from another start; keep the run with the lowest final loss (θ alone decides)
+        tries = [h]
+        while (name == "gbc" and cfg.scale_weight and len(tries) <= cfg.gen_restarts
+               and h["L_scale"][-1] > cfg.scale_tol):
+            G2, h2 = train_method(name, len(tries))
+            tries.append(h2)
+            if h2["loss"][-1] < h["loss"][-1]:
+                G, h = G2, h2
+        if len(tries) > 1:
+            h["restarts"] = [{k: t[k][-1] for k in ("loss", "L_stat", "L_scale", "alpha")}
+                             for t in tries]
         if name == "particles":
             x, a = (t.cpu() for t in G.sample())
             held_x = held_a = None
@@ -225,14 +253,15 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
         if r["held"][0] is not None:  # combinations the classifier never saw
             row["held_out_evaluator_accuracy"] = float(attribute_accuracy(ev, *r["held"]).mean())
         row["margins_per_attribute"] = margins_per_attribute(model, r["x"].to(dev), r["a"], names)
-        logged = {k: v for k, v in r["hist"].items() if k not in ("step", "kept_step")}
+        logged = {k: v for k, v in r["hist"].items() if k not in ("step", "kept_step", "restarts")}
         kept = kept_index(r["hist"])
         row["final_losses"] = {k: v[kept] for k, v in logged.items()}
         row["start_losses"] = {k: v[0] for k, v in logged.items()}
-        if "kept_step" in r["hist"]:
-            row["kept_step"] = r["hist"]["kept_step"]
+        for k in ("kept_step", "restarts"):
+            if k in r["hist"]:
+                row[k] = r["hist"][k]
         row["train_seconds"] = r["seconds"]
-        row["what"] = METHOD_RUNS[name][3]
+        row["what"] = METHOD_RUNS[name][-1]
         metrics[name] = row
     if cfg.arch == "mlp":  # what W₁ sees of each method's images: the rest is its start's
         W1 = first_layer(model).weight

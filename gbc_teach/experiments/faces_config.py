@@ -41,9 +41,17 @@ class FaceConfig:
     gen_channels: int = 64
     gen_steps: int = 1000
     gen_lr: float = 1e-2
-    gen_lr_final: float = 0.05
+    gen_lr_final: float = 0.05  # every generator run's cosine schedule ends at lr × this
+    gbc_lr_final: float = 0.05  # ... and GBC's own (the recovery profile keeps its step constant)
     gen_out_bias: float = 0.0  # the generator's first pixels: sigmoid(this); −4 starts near black
     stat_form: str = "pairs"  # v = E[∇ log p(s|x)], every (image, attribute) constraint
+    # γ of L_scale = (log ‖v‖ − log(wd·‖θ‖))²: weight decay's known α = 1/wd (losses.py); 0: off
+    scale_weight: float = 0.0
+    # with L_scale on: GBC starts again (at most gen_restarts times) while its final L_scale is
+    # above scale_tol (4: α more than e² ≈ 7 times from 1/wd; the blends sit 150–400 times
+    # below it), and keeps the run with the lowest final loss
+    gen_restarts: int = 0
+    scale_tol: float = 4.0
     # baselines
     naive_steps: int = 500
     baseline_lr: float = 3e-3
@@ -87,12 +95,16 @@ class FaceConfig:
     def recovery(cls, fast: bool = False, **kw) -> "FaceConfig":
         """Where the classifier gives its training faces back (docs/method.md §11): an MLP with
         weight decay on 4 faces (28 of the 32 combinations held out), so that W₁'s few strong
-        directions hold every face; particles from noise images at a small step, judged by the
-        part of them that W₁ sees (`kkt.seen_part`); and GBC started on the particles' answer."""
-        base = dict(arch="mlp", held_out=28, particle_init=0.9, particle_lr=0.003, gbc_warm=True)
+        directions hold every face; GBC with weight decay's known scale (L_scale) at a small step,
+        particles from noise images at a small step, both judged by the part of them that W₁
+        sees (`kkt.seen_part`); and GBC started on the particles' answer."""
+        # GBC from its own start: a small constant step and L_scale, so that low-contrast blends
+        # (the right direction at an α far below 1/wd) stop being a resting place
+        base = dict(arch="mlp", held_out=28, particle_init=0.9, particle_lr=0.003, gbc_warm=True,
+                    gen_lr=3e-4, gbc_lr_final=1.0, scale_weight=0.01)
         if fast:  # the fast sizes (particle_steps among them), a narrower MLP
             return cls.fast(**{**base, "mlp_width": 64, **kw})
-        return cls(**{**base, "particle_steps": 8000, **kw})
+        return cls(**{**base, "particle_steps": 8000, "gen_steps": 16000, **kw})
 
     @classmethod
     def profile(cls, name: str, fast: bool = False) -> "FaceConfig":

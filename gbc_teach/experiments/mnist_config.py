@@ -61,6 +61,8 @@ class MnistConfig:
     gen_channels: int = 32
     out_bias: float | None = None  # initial output bias: −3 starts from near-black canvases
     stat_form: str = "q"  # 'pairs': E[∇ log p_y], every wrong class (losses.GBCObjective)
+    # γ of L_scale (losses.GBCObjective): ‖v‖ held to its size at weight decay's α = 1/wd; 0: off
+    scale_weight: float = 0.0
     stat_tensors: str = "all"  # 'Pi': stationarity on Π tensors only (drops 0 = E[∇q] elsewhere)
     gbc_bn_mode: str = "train"  # BN inside the GBC loss: 'train' (batch stats) or 'eval'
     gauge: str = "stretch"  # GBC samples: 'stretch' the set's intensity range to [0, 1] (below)
