@@ -56,22 +56,28 @@ def u_loss(t: torch.Tensor, kappa: float = 4.0) -> torch.Tensor:
 
 
 def stationarity(t: list[torch.Tensor], v: list[torch.Tensor], alpha: torch.Tensor | None,
-                 t_sq: float, blocks: list[int] | None = None):
+                 t_sq: float, blocks: list[int] | None = None, vv: torch.Tensor | None = None):
     """‖t − α v‖² / ‖t‖², summed over tensors as ‖t‖² − 2α⟨t, v⟩ + α²‖v‖² (no concatenation).
 
     alpha=None: the best α = ⟨t, v⟩/‖v‖² (1-D least squares), which leaves 1 − cos²(t, v);
     written 1 − ⟨t,v⟩|⟨t,v⟩|/(‖t‖²‖v‖²) so that a negative ⟨t, v⟩ is still pushed up.
     blocks: indices of the tensors where t may be non-zero (Πθ is zero outside Π); ⟨t, v⟩
     skips the others, which saves full-size products with zeros and their backward.
-    Returns (L_stat, alpha).
+    vv: ‖v‖², if the caller has it already. Returns (L_stat, alpha).
     """
     pairs = zip(t, v) if not blocks else ((t[k], v[k]) for k in blocks)
     tv = sum((a * b).sum() for a, b in pairs)
-    vv = sum((b * b).sum() for b in v).clamp_min(1e-30 * t_sq)  # v = 0 when no sample is active
+    if vv is None:
+        vv = sq_norm(v, t_sq)
     if alpha is None:
         # α must stay positive (a negative α would flip q_min's sign when tied to it)
         return 1 - tv * tv.abs() / (t_sq * vv), (tv.clamp_min(1e-12 * t_sq) / vv).detach()
     return (t_sq - 2 * alpha * tv + alpha * alpha * vv) / t_sq, alpha
+
+
+def sq_norm(v: list[torch.Tensor], t_sq: float) -> torch.Tensor:
+    """‖v‖² over every tensor, floored at 10⁻³⁰‖Πθ‖² (v = 0 when no sample is active)."""
+    return sum((b * b).sum() for b in v).clamp_min(1e-30 * t_sq)
 
 
 def no_reduce(t):
@@ -185,7 +191,8 @@ class GBCObjective(nn.Module):
             self.init_scalars(x, y, w)
         v, qs = self.v_of(x, y, w)  # v = E_p[∇_θ q], differentiable in x
         # L_stat = ‖Πθ − α v‖² / ‖Πθ‖²
-        L_stat, alpha = stationarity(self.t, v, self.alpha(), self.t_sq, self.t_blocks)
+        vv = sq_norm(v, self.t_sq)
+        L_stat, alpha = stationarity(self.t, v, self.alpha(), self.t_sq, self.t_blocks, vv)
         # L_dual = E_p[u(q / q_min − 1)]: every sample of p on the margin, weighted like v
         ws = self.sample_weights(y, w)
         q_min = self.q_min(alpha, qs, ws)
@@ -197,7 +204,6 @@ class GBCObjective(nn.Module):
         out = {"loss": loss, "L_stat": L_stat, "L_dual": L_dual, "alpha": alpha,
                "q_min": q_min, "q": qs}
         if self.scale_weight:  # L_scale = (log ‖v‖ − log(‖Πθ‖/α*))²
-            log_v = 0.5 * torch.log(sum((b * b).sum() for b in v).clamp_min(1e-30 * self.t_sq))
-            out["L_scale"] = (log_v - self.log_v_target) ** 2
+            out["L_scale"] = (0.5 * torch.log(vv) - self.log_v_target) ** 2
             out["loss"] = loss + self.scale_weight * out["L_scale"]
         return out

@@ -50,8 +50,9 @@ MIN_VALUE = {
     "rbf_side": (0, False),
     **dict.fromkeys(("clf_lr", "clf_lr_final", "gen_lr", "gen_lr_final", "baseline_lr",
                      "rbf_width", "init_scale", "box", "kappa", "surrogate_a", "wd", "wd_lr",
-                     "particle_lr", "atom_radius", "warm_lr"), (0, True)),
-    **dict.fromkeys(("beta", "anchor_std", "r_bn"), (0, False)),
+                     "particle_lr", "atom_radius", "warm_lr", "gbc_lr_final", "scale_tol"),
+                    (0, True)),
+    **dict.fromkeys(("beta", "anchor_std", "r_bn", "scale_weight", "gen_restarts"), (0, False)),
 }
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
@@ -115,6 +116,17 @@ def validate(cfg) -> None:
     if getattr(cfg, "batch", n_classes) < n_classes:  # every class in every generator batch
         raise UsageError(f"setting batch={cfg.batch}: batch must be ≥ the number of classes "
                          f"({n_classes}), so that every batch holds every class")
+
+
+def weight_decay_scale(cfg) -> dict:
+    """GBCObjective's scale options from a config: L_scale holds ‖v‖ to weight decay's known
+    α = 1/wd (losses.py), so it needs a weight-decay classifier; off when scale_weight is 0."""
+    if not cfg.scale_weight:
+        return {"scale_target": None, "scale_weight": 0.0}
+    if cfg.clf_rule != "weight_decay":
+        raise ValueError(f"scale_weight={cfg.scale_weight} needs clf_rule='weight_decay' (its "
+                         f"α = 1/wd is the known scale), got clf_rule={cfg.clf_rule!r}")
+    return {"scale_target": 1 / cfg.wd, "scale_weight": cfg.scale_weight}
 
 
 def apply_overrides(cfg, items: list[str] | None, flag: str = "--set"):

@@ -38,6 +38,7 @@ from ..models import MLP
 from ..training import train_classifier, train_weight_decay
 from ..utils import get_device, seed_everything
 from .base import Experiment, Option
+from .config import weight_decay_scale
 from .faces_config import FaceConfig
 from .faces_data import face_data
 from .faces_nets import AttributeCNN, FaceGenerator, all_combinations, combination_index, fit_generator
@@ -95,13 +96,9 @@ def relu_lambda(cfg: FaceConfig, x: torch.Tensor, n_attrs: int):
 def gbc_objective(model, n_attrs: int, cfg: FaceConfig) -> GBCObjective:
     """The weight-decay KKT objective: Π every tensor, closed α, no q_min, 'pairs' form; with
     scale_weight γ > 0 also γ·L_scale, which holds ‖v‖ to its size at α = 1/wd."""
-    if cfg.scale_weight and cfg.clf_rule != "weight_decay":
-        raise ValueError(f"scale_weight={cfg.scale_weight} needs clf_rule='weight_decay' (its "
-                         f"α = 1/wd is the known scale), got clf_rule={cfg.clf_rule!r}")
     return GBCObjective(model, every_tensor(model).Pi, 1.0, n_attrs, qmin_mode="none",
                         class_weights=False, alpha_mode="closed", stat_form=cfg.stat_form,
-                        scale_target=1 / cfg.wd if cfg.scale_weight else None,
-                        scale_weight=cfg.scale_weight)
+                        **weight_decay_scale(cfg))
 
 
 def sample_set(G, combos: torch.Tensor, per: int, seed: int):
@@ -231,9 +228,8 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
             tries.append(h2)
             if h2["loss"][-1] < h["loss"][-1]:
                 G, h = G2, h2
-        if len(tries) > 1:
-            h["restarts"] = [{k: t[k][-1] for k in ("loss", "L_stat", "L_scale", "alpha")}
-                             for t in tries]
+        restarts = ([{k: t[k][-1] for k in ("loss", "L_stat", "L_scale", "alpha")} for t in tries]
+                    if len(tries) > 1 else None)
         if name == "particles":
             x, a = (t.cpu() for t in G.sample())
             held_x = held_a = None
@@ -241,7 +237,7 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
             x, a = sample_set(G, combos, cfg.samples_per_combination, seed + 7)
             held_x, held_a = sample_set(G, held, cfg.samples_per_combination, seed + 8)
         runs[name] = {"G": G, "x": x, "a": a, "held": (held_x, held_a), "hist": h,
-                      "seconds": time.perf_counter() - t1}
+                      "restarts": restarts, "seconds": time.perf_counter() - t1}
     metrics = {"seed": seed, "config": asdict(cfg), "data": s["info"], "classifier": clf,
                "evaluator": {"what": "AttributeEvaluator, trained on fresh faces",
                              "n_train": s["info"]["sizes"]["evaluator"],
@@ -253,13 +249,14 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
         if r["held"][0] is not None:  # combinations the classifier never saw
             row["held_out_evaluator_accuracy"] = float(attribute_accuracy(ev, *r["held"]).mean())
         row["margins_per_attribute"] = margins_per_attribute(model, r["x"].to(dev), r["a"], names)
-        logged = {k: v for k, v in r["hist"].items() if k not in ("step", "kept_step", "restarts")}
+        logged = {k: v for k, v in r["hist"].items() if k not in ("step", "kept_step")}
         kept = kept_index(r["hist"])
         row["final_losses"] = {k: v[kept] for k, v in logged.items()}
         row["start_losses"] = {k: v[0] for k, v in logged.items()}
-        for k in ("kept_step", "restarts"):
-            if k in r["hist"]:
-                row[k] = r["hist"][k]
+        if "kept_step" in r["hist"]:
+            row["kept_step"] = r["hist"]["kept_step"]
+        if r["restarts"]:
+            row["restarts"] = r["restarts"]
         row["train_seconds"] = r["seconds"]
         row["what"] = METHOD_RUNS[name][-1]
         metrics[name] = row

@@ -17,6 +17,7 @@ from ..homogeneity import every_tensor, solve_lambda
 from ..losses import GBCObjective
 from ..models import MLP, Generator, UpConv
 from ..training import train_classifier, train_weight_decay
+from .config import weight_decay_scale
 from .mnist_config import MnistConfig
 
 
@@ -101,15 +102,10 @@ def make_generator(cfg: MnistConfig, n_classes: int = 10, n_classifiers: int = 1
 
 
 def gbc_objective(model, lam, cfg: MnistConfig, n_classes: int):
-    if cfg.scale_weight and cfg.clf_rule != "weight_decay":
-        raise ValueError(f"scale_weight={cfg.scale_weight} needs clf_rule='weight_decay' (its "
-                         f"α = 1/wd is the known scale), got clf_rule={cfg.clf_rule!r}")
     obj = GBCObjective(frozen_copy(model, cfg.gbc_bn_mode), lam.Pi, lam.lam_max, n_classes,
                        qmin_mode=cfg.qmin_mode, beta=cfg.beta, kappa=cfg.kappa,
                        class_weights=cfg.class_weights, alpha_mode=cfg.alpha_mode,
-                       stat_form=cfg.stat_form,
-                       scale_target=1 / cfg.wd if cfg.scale_weight else None,
-                       scale_weight=cfg.scale_weight)
+                       stat_form=cfg.stat_form, **weight_decay_scale(cfg))
     if cfg.stat_tensors == "Pi":  # v = E[∇_{Πθ} q] only: the Π rows of Πθ = α E[∇q]
         keep = [bool(m) for m in lam.Pi]
         obj.theta = [p for p, k in zip(obj.theta, keep) if k]
