@@ -103,11 +103,14 @@ class MnistConfig:
         """The regime where the classifier gives its training images back (`gbc-teach mnist`):
         a smooth MLP with a first-layer bias trained with weight decay to its stationary point
         (the KKT form with known multipliers), GBC with the matching 'pairs' stationarity and
-        one code per training image, and free particles beside it (notebook 05b)."""
+        one code per training image, weight decay's known scale α = 1/wd as the small penalty
+        L_scale (docs/method.md §11: it keeps GBC off dim blends from 20 images on), and free
+        particles beside it (notebook 05b)."""
         base = dict(n_per_class=1, act="softplus", bn=False, bias=False, first_bias=True,
                     clf_rule="weight_decay", clf_steps=2000, kkt_pairs=True, z_dim=8,
                     n_codes=1, gen_steps=3000, qmin_mode="none", alpha_mode="closed",
-                    stat_form="pairs", class_weights=False, gauge="none", particle_steps=3000)
+                    stat_form="pairs", scale_weight=0.01, class_weights=False, gauge="none",
+                    particle_steps=3000)
         if fast:
             base.update(n_pool=100, n_eval_images=1000, eval_epochs=2, width=64, clf_steps=200,
                         clf_lbfgs=50, hidden=128, gen_channels=16, batch=100, gen_steps=60,
@@ -125,7 +128,8 @@ class MnistConfig:
         first layer's units sit exactly on their kink at the training images, where the exact
         gradient points uphill for any finite step."""
         base = dict(clf_rule="plain", init_scale=1e-4, act="relu", lam_choice="uniform",
-                    clf_steps=2000 if fast else 20000, clf_lr=0.01, surrogate_a=20.0)
+                    clf_steps=2000 if fast else 20000, clf_lr=0.01, surrogate_a=20.0,
+                    scale_weight=0.0)  # no weight decay: no known scale
         base.update(kw)
         return cls.recovery(fast=fast, **base)
 
