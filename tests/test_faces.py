@@ -50,9 +50,10 @@ def test_faces_recovery_profile_judges_what_the_first_layer_sees(tmp_path, monke
     # GBC from the particles' answer ends on its lowest logged loss: no logged loss below it
     warm = m["gbc_warm"]
     assert all(k in warm for k in ROW_KEYS) and 0 <= warm["kept_step"] <= m["config"]["warm_steps"]
-    # GBC with L_scale starts again while its α ends far from 1/wd (20 steps: always), at most
-    # gen_restarts times, and keeps the run with the lowest final loss
+    # GBC with L_scale starts again (from noise images) while its α ends far from 1/wd (20
+    # steps: always), at most gen_restarts times, and keeps the run with the lowest final loss
     g, cfg = m["gbc"], m["config"]
+    assert cfg["gbc_start"] == "random" and cfg["restart_start"] == "noise"
     tries = g["restarts"]
     assert all(t["L_scale"] > cfg["scale_tol"] for t in tries[:-1])
     assert len(tries) == 1 + cfg["gen_restarts"] or tries[-1]["L_scale"] <= cfg["scale_tol"]
@@ -140,3 +141,29 @@ def test_fit_generator_puts_each_combination_on_its_face():
     assert rms < 0.03 and (out - x.repeat(3, 1, 1, 1)).abs().max() < 0.1, rms
     with pytest.raises(ValueError, match="2 faces of one combination for 1 codes"):
         fit_generator(G, x, a[[0, 0]], steps=1)
+
+
+def test_noise_start_puts_gbc_on_the_particles_noise():
+    """gbc_start='noise': G starts fitted to noise images uniform in [0, particle_init] (the
+    particles' start) — their mean brightness, and closer to them than G's own grey init."""
+    from gbc_teach.baselines.particles import Particles
+    from gbc_teach.experiments.faces import noise_start
+    from gbc_teach.experiments.faces_config import FaceConfig
+    from gbc_teach.experiments.faces_nets import FaceGenerator
+
+    cfg = FaceConfig.recovery(fast=True, size=8, warm_fit_steps=300)
+    a = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    X = torch.zeros(2, 3, 8, 8)
+    noise = Particles(1, 2, (3, 8, 8), init=cfg.particle_init, seed=5, labels=a).sample()[0]
+
+    def rms(G):  # to the noise images, over draws of z
+        out = G(torch.randn(6, 4), a.repeat(3, 1), torch.zeros(6, dtype=torch.long))
+        return float((out - noise.repeat(3, 1, 1, 1)).pow(2).mean().sqrt()), out
+
+    torch.manual_seed(0)
+    G = FaceGenerator(a, z_dim=4, ch=16, size=8)
+    own, _ = rms(G)
+    noise_start(G, X, a, cfg, seed=5)
+    fitted, out = rms(G)
+    assert fitted < 0.75 * own, (fitted, own)
+    assert abs(float(out.mean()) - cfg.particle_init / 2) < 0.05

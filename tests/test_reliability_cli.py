@@ -73,6 +73,14 @@ def test_bad_set_refused_naming_key_value_and_rule(tmp_path, capsys, item, messa
     assert not (tmp_path / "outputs").exists()  # refused before any folder was made
 
 
+def test_faces_start_is_checked_before_any_run(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["faces", "--fast", "--quiet", "--set", "restart_start=zeros", "--out", str(out)]) == 2
+    assert ("restart_start=zeros: restart_start must be one of random, noise"
+            in one_line_error(capsys.readouterr().err, "faces"))
+    assert not out.exists()
+
+
 def test_toy2d_set_is_checked_the_same_way(tmp_path, capsys):
     assert main(["toy2d", "--set", "gen_steps=0", "--out", str(tmp_path / "o")]) == 2
     assert "gen_steps=0: gen_steps must be ≥ 1" in one_line_error(capsys.readouterr().err, "toy2d")

@@ -36,6 +36,7 @@ CHOICES = {
     "task": ("digits", "parity"),
     "arch": ("cnn", "mlp"),
     "start": ("random", "convex"),
+    **dict.fromkeys(("gbc_start", "restart_start"), ("random", "noise")),
 }
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 # (lowest, strict): numbers below (or at, when strict) the lowest are refused

@@ -101,6 +101,16 @@ def gbc_objective(model, n_attrs: int, cfg: FaceConfig) -> GBCObjective:
                         **weight_decay_scale(cfg))
 
 
+def noise_start(G: FaceGenerator, X: torch.Tensor, A: torch.Tensor, cfg: FaceConfig,
+                seed: int) -> float:
+    """Fit G (warm_fit_steps) to noise images uniform in [0, particle_init], one a training face:
+    the particles' start. From there GBC's α climbs to weight decay's 1/wd, where from G's own
+    init it can rest on dim blends of the faces (docs/method.md §11). Returns the fit's rms."""
+    noise = Particles(1, len(X), tuple(X.shape[1:]), init=cfg.particle_init, seed=seed,
+                      labels=A).to(G.combos.device)
+    return fit_generator(G, *noise.sample(), steps=cfg.warm_fit_steps, seed=seed)
+
+
 def sample_set(G, combos: torch.Tensor, per: int, seed: int):
     """`per` faces of each attribute combination, (x, a)."""
     a = combos.repeat_interleave(per, 0)
@@ -206,6 +216,12 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
                               size=cfg.size, out_bias=cfg.gen_out_bias).to(dev)
         if name == "gbc_warm":  # start on the particles' answer, as the toy's convex start
             fit_generator(G, *runs["particles"]["G"].sample(), steps=cfg.warm_fit_steps, seed=seed)
+        start = cfg.restart_start if attempt else cfg.gbc_start
+        if start not in ("random", "noise"):
+            raise ValueError(f"{'restart_start' if attempt else 'gbc_start'} must be 'random' or "
+                             f"'noise', got {start!r}")
+        if name == "gbc" and start == "noise":
+            noise_start(G, X, A, cfg, seed + 97 * attempt)
         o = NaiveObjective(model, n_attrs) if name == "naive" else gbc_objective(model, n_attrs, cfg)
         steps = getattr(cfg, steps_field)
         h = train_generator(G, o.to(dev), steps=steps, batch=2 * len(X), lr=getattr(cfg, lr_field),
@@ -220,7 +236,8 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
         t1 = time.perf_counter()
         G, h = train_method(name)
         # GBC with L_scale: while its α ends far from 1/wd (L_scale > scale_tol, a blend), start
-        # again from another start; keep the run with the lowest final loss (θ alone decides)
+        # again from another start (restart_start); keep the run with the lowest final loss (θ
+        # alone decides)
         tries = [h]
         while (name == "gbc" and cfg.scale_weight and len(tries) <= cfg.gen_restarts
                and h["L_scale"][-1] > cfg.scale_tol):

@@ -52,6 +52,11 @@ class FaceConfig:
     # below it), and keeps the run with the lowest final loss
     gen_restarts: int = 0
     scale_tol: float = 4.0
+    # where GBC's generator starts: 'random' (its init) or 'noise' (fitted in warm_fit_steps to
+    # noise images uniform in [0, particle_init], the particles' start; faces.noise_start) — for
+    # its first run (gbc_start) and for each restart (restart_start)
+    gbc_start: str = "random"
+    restart_start: str = "random"
     # baselines
     naive_steps: int = 500
     baseline_lr: float = 3e-3
@@ -100,8 +105,10 @@ class FaceConfig:
         sees (`kkt.seen_part`); and GBC started on the particles' answer."""
         # GBC from its own start: a small constant step and L_scale, so that low-contrast blends
         # (the right direction at an α far below 1/wd) stop being a resting place
+        # and a run whose α ends far from 1/wd (a blend) starts once more, from noise images
         base = dict(arch="mlp", held_out=28, particle_init=0.9, particle_lr=0.003, gbc_warm=True,
-                    gen_lr=3e-4, gbc_lr_final=1.0, scale_weight=0.01)
+                    gen_lr=3e-4, gbc_lr_final=1.0, scale_weight=0.01, gen_restarts=1,
+                    restart_start="noise")
         if fast:  # the fast sizes (particle_steps among them), a narrower MLP
             return cls.fast(**{**base, "mlp_width": 64, **kw})
         return cls(**{**base, "particle_steps": 8000, "gen_steps": 16000, **kw})
