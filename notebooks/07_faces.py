@@ -300,8 +300,10 @@ assert FAST or ps["ssim_recovery_mean"] > mr["particles"]["ssim_recovery_mean"]
 #     L_scale = (log ‖v‖ − log(wd·‖θ‖))²,   L = L_stat + γ·L_scale,  γ = 10⁻²
 #
 # (`GBCObjective(scale_target=1/wd, scale_weight=γ)`; the particles use the same objective),
-# and GBC takes small constant steps (3·10⁻⁴). Below: the closed-form α of the generator's
-# batches while it trains, against 1/wd.
+# and GBC takes small constant steps (3·10⁻⁴). A run that still ends far from 1/wd (L_scale > 4)
+# starts once more from noise images — the particles' start, from which α climbs to 1/wd — and
+# the run with the lower loss is kept (`restart_start='noise'`; metrics.json `gbc.restarts`).
+# Below: the closed-form α of the kept run's batches while it trains, against 1/wd.
 
 # %%
 hg, gs = rec["history"]["gbc"], mr["gbc_seen"]
