@@ -243,12 +243,12 @@ display(Markdown("| stat_form | L_stat of the training images | of fresh digits 
 
 # %% [markdown]
 # The closed-form α of notebook 04 keeps only the *direction* of the conditions: $L_{\rm stat}$
-# compares θ and v up to a scale. Weight decay fixes the scale too. With p uniform over the n
-# training images, §1's condition reads $\mathrm{wd}\,\theta = v$, so $\alpha = \lVert\theta\rVert /
+# compares θ and v up to a scale. Weight decay fixes the scale too. With the samples spread
+# evenly over the n training images, §1's condition reads $\mathrm{wd}\,\theta = v$, so $\alpha = \lVert\theta\rVert /
 # \lVert v\rVert = 1/\mathrm{wd}$ at the training images. A blend of several digits can point v
 # nearly the right way at a very different α: its margins are small, so the softmax weights $p_{ij}$ —
 # and ‖v‖ — are too large. The GBC objective can hold the scale with a small penalty
-# (`GBCObjective(scale_target=1/wd, scale_weight=γ)`, docs/method.md §11):
+# (`GBCObjective(scale_target=1/wd, scale_weight=γ)`, docs/method.md §10):
 # $$L_{\rm scale} = \big(\log\lVert v\rVert - \log(\mathrm{wd}\,\lVert\theta\rVert)\big)^2,
 # \qquad L = L_{\rm stat} + \gamma\,L_{\rm scale},$$
 # and the recovery profile uses γ = 10⁻². Check the scale on the training images and on fresh digits:

@@ -39,7 +39,17 @@ def test_faces_fast_synthetic(tmp_path, monkeypatch):
 def test_faces_recovery_profile_judges_what_the_first_layer_sees(tmp_path, monkeypatch):
     """`--profile recovery`: an MLP on 4 faces; GBC and the particles are judged twice, as drawn
     and as seen by W₁ (their projection on its row space), with the same metrics."""
+    from gbc_teach.experiments import faces
+
     monkeypatch.setenv("GBC_CACHE_DIR", str(tmp_path / "cache"))
+    starts = []  # the seed of each noise start: the restarts', not the first run's
+
+    def noise_start(*args):
+        starts.append(args[-1])
+        return real_noise_start(*args)
+
+    real_noise_start = faces.noise_start
+    monkeypatch.setattr(faces, "noise_start", noise_start)
     out = tmp_path / "run"
     assert main(["faces", "--fast", "--profile", "recovery", "--quiet", "--out", str(out),
                  "--set", "gen_restarts=2"]) == 0
@@ -54,6 +64,7 @@ def test_faces_recovery_profile_judges_what_the_first_layer_sees(tmp_path, monke
     # steps: always), at most gen_restarts times, and keeps the run with the lowest final loss
     g, cfg = m["gbc"], m["config"]
     assert cfg["gbc_start"] == "random" and cfg["restart_start"] == "noise"
+    assert starts == [m["seed"] + 97 * k for k in range(1, len(g["restarts"]))]
     tries = g["restarts"]
     assert all(t["L_scale"] > cfg["scale_tol"] for t in tries[:-1])
     assert len(tries) == 1 + cfg["gen_restarts"] or tries[-1]["L_scale"] <= cfg["scale_tol"]

@@ -81,6 +81,18 @@ def test_faces_start_is_checked_before_any_run(tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("cmd,items,message", [
+    ("mnist", ["clf_rule=plain"], "scale_weight needs clf_rule=weight_decay"),
+    ("faces", ["gen_restarts=1"], "restarts need scale_weight > 0"),
+])
+def test_settings_that_need_each_other_are_refused(tmp_path, capsys, cmd, items, message):
+    out = tmp_path / "o"
+    sets = [a for item in items for a in ("--set", item)]
+    assert main([cmd, "--fast", "--quiet", *sets, "--out", str(out)]) == 2
+    assert message in one_line_error(capsys.readouterr().err, cmd)
+    assert not out.exists()
+
+
 def test_toy2d_set_is_checked_the_same_way(tmp_path, capsys):
     assert main(["toy2d", "--set", "gen_steps=0", "--out", str(tmp_path / "o")]) == 2
     assert "gen_steps=0: gen_steps must be ≥ 1" in one_line_error(capsys.readouterr().err, "toy2d")

@@ -117,6 +117,13 @@ def validate(cfg) -> None:
     if getattr(cfg, "batch", n_classes) < n_classes:  # every class in every generator batch
         raise UsageError(f"setting batch={cfg.batch}: batch must be ≥ the number of classes "
                          f"({n_classes}), so that every batch holds every class")
+    gamma, rule = getattr(cfg, "scale_weight", 0.0), getattr(cfg, "clf_rule", "weight_decay")
+    if gamma and rule != "weight_decay":  # L_scale holds weight decay's α = 1/wd
+        raise UsageError(f"settings scale_weight={gamma!r} and clf_rule={rule!r}: scale_weight "
+                         "needs clf_rule=weight_decay (set scale_weight=0 for other rules)")
+    if getattr(cfg, "gen_restarts", 0) and not gamma:  # restarts are decided by L_scale
+        raise UsageError(f"settings gen_restarts={cfg.gen_restarts!r} and scale_weight=0: "
+                         "restarts need scale_weight > 0 (L_scale decides them)")
 
 
 def weight_decay_scale(cfg) -> dict:

@@ -235,12 +235,12 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
     for name in names_run:
         t1 = time.perf_counter()
         G, h = train_method(name)
-        # GBC with L_scale: while its α ends far from 1/wd (L_scale > scale_tol, a blend), start
-        # again from another start (restart_start); keep the run with the lowest final loss (θ
-        # alone decides)
+        # GBC with L_scale: while the latest run's α ends far from 1/wd (L_scale > scale_tol, a
+        # blend), start again from another start (restart_start); keep the run with the lowest
+        # final loss (θ alone decides)
         tries = [h]
         while (name == "gbc" and cfg.scale_weight and len(tries) <= cfg.gen_restarts
-               and h["L_scale"][-1] > cfg.scale_tol):
+               and tries[-1]["L_scale"][-1] > cfg.scale_tol):
             G2, h2 = train_method(name, len(tries))
             tries.append(h2)
             if h2["loss"][-1] < h["loss"][-1]:

@@ -104,7 +104,7 @@ class MnistConfig:
         a smooth MLP with a first-layer bias trained with weight decay to its stationary point
         (the KKT form with known multipliers), GBC with the matching 'pairs' stationarity and
         one code per training image, weight decay's known scale α = 1/wd as the small penalty
-        L_scale (docs/method.md §11: it keeps GBC off dim blends from 20 images on), and free
+        L_scale (docs/method.md §10: it keeps GBC off dim blends from 20 images on), and free
         particles beside it (notebook 05b)."""
         base = dict(n_per_class=1, act="softplus", bn=False, bias=False, first_bias=True,
                     clf_rule="weight_decay", clf_steps=2000, kkt_pairs=True, z_dim=8,
