@@ -117,10 +117,12 @@ def validate(cfg) -> None:
     if getattr(cfg, "batch", n_classes) < n_classes:  # every class in every generator batch
         raise UsageError(f"setting batch={cfg.batch}: batch must be ≥ the number of classes "
                          f"({n_classes}), so that every batch holds every class")
-    gamma, rule = getattr(cfg, "scale_weight", 0.0), getattr(cfg, "clf_rule", "weight_decay")
-    if gamma and rule != "weight_decay":  # L_scale holds weight decay's α = 1/wd
-        raise UsageError(f"settings scale_weight={gamma!r} and clf_rule={rule!r}: scale_weight "
-                         "needs clf_rule=weight_decay (set scale_weight=0 for other rules)")
+    gamma = getattr(cfg, "scale_weight", 0.0)
+    if gamma:
+        try:  # the rule GBCObjective's options are built by, checked before any run
+            weight_decay_scale(cfg)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     if getattr(cfg, "gen_restarts", 0) and not gamma:  # restarts are decided by L_scale
         raise UsageError(f"settings gen_restarts={cfg.gen_restarts!r} and scale_weight=0: "
                          "restarts need scale_weight > 0 (L_scale decides them)")
@@ -132,8 +134,9 @@ def weight_decay_scale(cfg) -> dict:
     if not cfg.scale_weight:
         return {"scale_target": None, "scale_weight": 0.0}
     if cfg.clf_rule != "weight_decay":
-        raise ValueError(f"scale_weight={cfg.scale_weight} needs clf_rule='weight_decay' (its "
-                         f"α = 1/wd is the known scale), got clf_rule={cfg.clf_rule!r}")
+        raise ValueError(f"settings scale_weight={cfg.scale_weight!r} and clf_rule="
+                         f"{cfg.clf_rule!r}: scale_weight needs clf_rule=weight_decay (its "
+                         "α = 1/wd is the known scale; set scale_weight=0 for other rules)")
     return {"scale_target": 1 / cfg.wd, "scale_weight": cfg.scale_weight}
 
 

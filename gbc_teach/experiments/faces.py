@@ -38,7 +38,7 @@ from ..models import MLP
 from ..training import train_classifier, train_weight_decay
 from ..utils import get_device, seed_everything
 from .base import Experiment, Option
-from .config import weight_decay_scale
+from .config import validate, weight_decay_scale
 from .faces_config import FaceConfig
 from .faces_data import face_data
 from .faces_nets import AttributeCNN, FaceGenerator, all_combinations, combination_index, fit_generator
@@ -167,6 +167,7 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
     """The whole faces experiment; returns {'metrics', 'samples', 'train', ...} for plotting."""
     t0 = time.perf_counter()
     cfg = cfg or FaceConfig()
+    validate(cfg)  # every setting, before any training (gbc_start, restart_start among them)
     torch.set_num_threads(max(1, cfg.threads))
     torch.set_flush_denormal(True)  # double backprop makes denormals, slow on CPU
     dev = get_device(cfg.device)
@@ -216,11 +217,7 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
                               size=cfg.size, out_bias=cfg.gen_out_bias).to(dev)
         if name == "gbc_warm":  # start on the particles' answer, as the toy's convex start
             fit_generator(G, *runs["particles"]["G"].sample(), steps=cfg.warm_fit_steps, seed=seed)
-        start = cfg.restart_start if attempt else cfg.gbc_start
-        if start not in ("random", "noise"):
-            raise ValueError(f"{'restart_start' if attempt else 'gbc_start'} must be 'random' or "
-                             f"'noise', got {start!r}")
-        if name == "gbc" and start == "noise":
+        if name == "gbc" and (cfg.restart_start if attempt else cfg.gbc_start) == "noise":
             noise_start(G, X, A, cfg, seed + 97 * attempt)
         o = NaiveObjective(model, n_attrs) if name == "naive" else gbc_objective(model, n_attrs, cfg)
         steps = getattr(cfg, steps_field)
