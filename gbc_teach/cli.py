@@ -80,9 +80,7 @@ def _add_experiment(sub, exp: Experiment, parents: list) -> None:
     p.add_argument("--fast", action="store_true", help="the CI profile: same pipeline, tiny sizes")
     if len(exp.profiles) > 1:
         p.add_argument("--profile", choices=exp.profiles, default=exp.profiles[0],
-                       help="mnist: recovery (default), a weight-decay classifier on 10 images, "
-                       "GBC and particles recover them; paper: the paper's 500-image batch-norm "
-                       "classifier; paper-scale: the paper's scale, for a GPU")
+                       help=exp.profiles_text())
     if "paper-scale" in exp.profiles:
         p.add_argument("--paper", action="store_true", help="short for --profile paper-scale "
                        "(a GPU profile: implies --device cuda unless given)")

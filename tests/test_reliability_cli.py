@@ -99,6 +99,18 @@ def test_toy2d_set_is_checked_the_same_way(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+# ---------------------------------------------------------------------------- --profile
+@pytest.mark.parametrize("cmd,says,never", [
+    ("faces", ["default: 24 faces", "recovery: 4 faces", "(default: default)"], "10 images"),
+    ("mnist", ["recovery: a weight-decay", "haim:", "(default: recovery)"], "faces"),
+    ("recovery-map", ["recovery:", "haim:"], "paper-scale")])
+def test_profile_help_describes_that_commands_profiles(capsys, cmd, says, never):
+    with pytest.raises(SystemExit):
+        main([cmd, "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert all(s in out for s in says) and never not in out, out
+
+
 # ---------------------------------------------------------------------------- 9. --seed
 @pytest.mark.parametrize("cmd", ["toy2d", "mnist", "mnist-multi"])
 @pytest.mark.parametrize("seed", ["-1", "99999999999999999999", "x"])

@@ -47,5 +47,11 @@ class Experiment:
     write: Callable[[dict, Path], list[str]]
     report: Callable[[dict], str]
     profiles: tuple[str, ...] = ("default",)
+    profile_help: dict[str, str] = field(default_factory=dict)  # what each profile is
     options: dict[str, Option] = field(default_factory=dict)
     reads_mnist: bool = False  # takes --data (a folder of MNIST IDX files)
+
+    def profiles_text(self) -> str:
+        """`--profile`'s help: what each profile is, the first the default."""
+        return "; ".join(f"{n}: {self.profile_help.get(n, n)}" for n in self.profiles) \
+            + f" (default: {self.profiles[0]})"

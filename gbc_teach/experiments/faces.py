@@ -39,7 +39,7 @@ from ..training import train_classifier, train_weight_decay
 from ..utils import get_device, seed_everything
 from .base import Experiment, Option
 from .config import validate, weight_decay_scale
-from .faces_config import FaceConfig
+from .faces_config import PROFILES, FaceConfig
 from .faces_data import face_data
 from .faces_nets import AttributeCNN, FaceGenerator, all_combinations, combination_index, fit_generator
 from .faces_report import report, write_faces
@@ -312,5 +312,6 @@ EXPERIMENT = Experiment(
     name="faces", help="Faces: a generator from one multi-label attribute classifier",
     config=FaceConfig.profile, data=_data, classifier=_classifier, run=run_faces,
     write=write_faces, report=report, profiles=("default", "recovery", "paper-scale"),
+    profile_help=PROFILES,
     options={"data": Option("synthetic", "synthetic (procedural faces, offline) or celeba"),
              "celeba_root": Option(None, "folder of CelebA in the official layout")})

@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# what each profile of FaceConfig.profile is (`--profile`'s help)
+PROFILES = {
+    "default": "24 faces, a conv classifier with weight decay",
+    "recovery": "4 faces, an MLP with weight decay: the faces come back as its first layer sees them",
+    "paper-scale": "64×64 faces, wider nets, longer runs, for a GPU",
+}
+
 
 @dataclass
 class FaceConfig:

@@ -51,7 +51,7 @@ from .image_nets import (
     stretch,
     train_mnist_classifier,
 )
-from .mnist_config import FALLBACK_BANNER, MnistConfig
+from .mnist_config import FALLBACK_BANNER, PROFILES, MnistConfig
 from .reports import report, write_artifacts
 
 
@@ -258,4 +258,5 @@ EXPERIMENT = Experiment(
     name="mnist", help="MNIST: generator from one classifier, baselines, recovery of its images",
     config=MnistConfig.profile, data=mnist_data, classifier=classifier, run=run_mnist,
     write=write_artifacts, report=report, profiles=("recovery", "haim", "paper", "paper-scale"),
+    profile_help=PROFILES,
     reads_mnist=True)

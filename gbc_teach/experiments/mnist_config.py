@@ -15,6 +15,16 @@ FALLBACK_BANNER = ("WARNING: NO MNIST FOUND — these results use scikit-learn's
 
 
 
+# what each profile of MnistConfig.profile is (`--profile`'s help)
+PROFILES = {
+    "recovery": "a weight-decay classifier at its stationary point (10 images for `mnist`), "
+                "GBC and particles asked for its images",
+    "haim": "the same with Haim et al.'s classifier rule (small first layer, plain GD, no wd)",
+    "paper": "the paper's 500-image batch-norm classifier",
+    "paper-scale": "the paper's scale, for a GPU",
+}
+
+
 @dataclass
 class MnistConfig:
     """Defaults of `gbc-teach mnist` on CPU (minutes); `paper()` is the GPU profile."""

@@ -28,7 +28,7 @@ from .image_nets import (
     train_mnist_classifier,
 )
 from .mnist import evaluator_row, mnist_data, raw_row, setup
-from .mnist_config import MnistConfig
+from .mnist_config import PROFILES, MnistConfig
 from .reports import report, write_artifacts
 
 
@@ -164,4 +164,5 @@ EXPERIMENT = Experiment(
     config=MnistConfig.profile, data=mnist_data, classifier=local_classifiers,
     run=run_mnist_multi,
     write=write_artifacts, report=report, profiles=("recovery", "paper", "paper-scale"),
+    profile_help=PROFILES,
     reads_mnist=True)

@@ -27,7 +27,7 @@ from ..utils import atomic_savefig, atomic_write_json, cache_dir
 from ..viz.recovery import plot_recovery_map
 from .base import Experiment, Option
 from .mnist import classifier, mnist_data, run_mnist
-from .mnist_config import MnistConfig
+from .mnist_config import PROFILES, MnistConfig
 
 
 def recovery_point(n_per_class: int, seed: int = 0, cfg=None, data_dir=None,
@@ -139,7 +139,8 @@ def write_map(res: dict, folder: Path) -> list[str]:
 EXPERIMENT = Experiment(
     name="recovery-map",
     help="MNIST: recovery share of GBC and particles against the number of training images",
-    config=MnistConfig.profile, profiles=("recovery", "haim"), data=mnist_data,
+    config=MnistConfig.profile, profiles=("recovery", "haim"),
+    profile_help=PROFILES, data=mnist_data,
     classifier=classifier, run=run_map, write=write_map,
     report=lambda res: f"{map_markdown(res)}\nseconds: {res['seconds']:.0f}",
     options={"ns": Option("1,2,5,10", "training images a class, e.g. 1,2,5,10")},
