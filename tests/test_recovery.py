@@ -164,7 +164,9 @@ def test_recovery_profile_cli_tiny(no_mnist):
     m = json.loads((out / "metrics.json").read_text())
     c = m["classifier"]
     assert m["config"]["clf_rule"] == "weight_decay" and "first-layer bias" in c["architecture"]
-    assert c["residual_wd"] >= 0 and c["kkt_residual_pairs"] <= c["kkt_residual_per_image"] + 1e-6
+    # near its stationary point (measured 0.06; 50 L-BFGS iterations left 0.26 and W₁'s init)
+    assert 0 <= c["residual_wd"] < 0.15
+    assert c["kkt_residual_pairs"] <= c["kkt_residual_per_image"] + 1e-6
     assert set(m) >= {"gbc", "particles", "naive", "real"} and "bnstat" not in m
     fl = c["first_layer"]  # what W₁ sees of the training images: 1 ≤ rank ≤ n, shares in [0, 1]
     assert 1 <= fl["rank"] <= 10 * m["config"]["n_per_class"] + 1

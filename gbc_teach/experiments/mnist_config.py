@@ -123,7 +123,7 @@ class MnistConfig:
                     particle_steps=3000)
         if fast:
             base.update(n_pool=100, n_eval_images=1000, eval_epochs=2, width=64, clf_steps=200,
-                        clf_lbfgs=50, hidden=128, gen_channels=16, batch=100, gen_steps=60,
+                        clf_lbfgs=100, hidden=128, gen_channels=16, batch=100, gen_steps=60,
                         naive_steps=30, particle_steps=60)
         base.update(kw)
         return cls(**base)
