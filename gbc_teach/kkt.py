@@ -281,6 +281,26 @@ def first_layer_view(W1: torch.Tensor, X: torch.Tensor, rtol: float = 1e-3) -> d
             "outside_max": float(outside.max())}
 
 
+def conv_operator(conv: nn.Conv2d, shape: tuple[int, int, int]) -> torch.Tensor:
+    """A first convolution as the matrix it is, (outputs, inputs), its bias left out: column k
+    is the convolution of the image with pixel k at 1 and all others at 0. Like W₁ of an MLP,
+    its row space is all that the layer, and so the classifier, can see of an image
+    (`first_layer_view(conv_operator(conv, shape), X)`). Dense: images of a few thousand pixels."""
+    n = int(np.prod(shape))
+    w = conv.weight.detach().cpu()
+    eye = torch.eye(n, dtype=w.dtype).view(n, *shape)
+    cols = [nn.functional.conv2d(e, w, None, conv.stride, conv.padding, conv.dilation,
+                                 conv.groups).flatten(1) for e in eye.split(512)]
+    return torch.cat(cols).T
+
+
+def filter_spectrum(conv: nn.Conv2d) -> list[float]:
+    """Singular values of the filter bank (filters × their 3·k·k weights), relative to the
+    largest: how many different filters the convolution really has."""
+    S = torch.linalg.svdvals(conv.weight.detach().flatten(1).double().cpu())
+    return (S / S[0]).tolist()
+
+
 def seen_directions(W1: torch.Tensor, rtol: float = 1e-3):
     """(B, σ/σ_max): the orthonormal rows B of W₁'s row space with singular value above rtol·σ_max
     (the directions the first layer responds to), and every relative singular value."""

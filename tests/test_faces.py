@@ -34,6 +34,9 @@ def test_faces_fast_synthetic(tmp_path, monkeypatch):
     m = check_run(out)
     assert m["data"]["split"] == "synthetic" and len(m["data"]["held_out_combinations"]) == 8
     assert m["seconds"] < 60
+    fl = m["classifier"]["first_layer"]  # the first conv as a matrix: 8 filters × 16×16 positions
+    assert len(fl["filters"]) == 8 and fl["filters"][0] == 1.0
+    assert 1 <= fl["rank"] <= 8 * 16 * 16 and len(fl["outside"]) == m["data"]["sizes"]["train"]
 
 
 def test_faces_recovery_profile_judges_what_the_first_layer_sees(tmp_path, monkeypatch):

@@ -10,8 +10,10 @@ from gbc_teach.datasets.toy2d import make_toy2d
 from gbc_teach.evaluation.points import radius, sv_recall
 from gbc_teach.experiments.toy2d import ToyConfig, train_toy_classifier
 from gbc_teach.kkt import (
+    conv_operator,
     dictionary_atoms,
     dictionary_fit,
+    filter_spectrum,
     first_layer_view,
     flat_Pi_theta,
     kkt_fit,
@@ -182,6 +184,26 @@ def test_seen_part_keeps_what_w1_sees_and_drops_the_rest():
     assert torch.allclose(seen_part(W1, X), X, atol=1e-5)
     assert torch.allclose(seen.flatten(1) @ W1.T, noisy.flatten(1) @ W1.T, rtol=1e-4, atol=1e-4)
     assert float(seen_part(W1, 5 * X).max()) <= 1.0  # clamped to the image range
+
+
+def test_conv_operator_is_the_convolution_and_one_filter_sees_one_value_a_position():
+    """conv_operator's matrix times an image is the convolution (bias left out); a bank whose
+    filters are all multiples of one filter has one singular value and sees one number a
+    position: 4×4 positions of a 3×8×8 image, 16 of its 192 directions."""
+    g = torch.Generator().manual_seed(2)
+    conv = nn.Conv2d(3, 6, 3, stride=2, padding=1, bias=True)
+    x = torch.rand(5, 3, 8, 8, generator=g)
+    M = conv_operator(conv, (3, 8, 8))
+    assert M.shape == (6 * 4 * 4, 3 * 8 * 8)
+    with torch.no_grad():
+        direct = (conv(x) - conv.bias.view(1, -1, 1, 1)).flatten(1)
+    assert torch.allclose(x.flatten(1) @ M.T, direct, atol=1e-5)
+    assert first_layer_view(M, x)["rank"] == 6 * 16  # six generic filters: as many as outputs
+    with torch.no_grad():  # every filter a multiple of the first
+        conv.weight.copy_(torch.randn(6, 1, 1, 1, generator=g) * conv.weight[:1])
+    spec = filter_spectrum(conv)
+    assert spec[0] == 1.0 and max(spec[1:]) < 1e-6
+    assert first_layer_view(conv_operator(conv, (3, 8, 8)), x)["rank"] == 16
 
 
 def test_scan_q_min_finds_the_margin_without_the_data():

@@ -71,6 +71,33 @@ def test_weight_decay_training_reaches_the_kkt_form(stationary):
     assert d["mu_correlation"] > 0.9
 
 
+def test_weight_decay_training_ends_on_its_most_stationary_iterate(monkeypatch):
+    """Near the stationary point the residual wanders from one L-BFGS chunk to the next; the
+    model returned is the logged iterate of lowest residual, and the history ends on it. The
+    last chunk is made to wander for sure: its step is followed by a kick to the parameters."""
+    X, y = blobs(seed=1)
+    model = smooth_net(seed=1)
+    step, calls = torch.optim.LBFGS.step, []
+
+    def kicked(self, closure):
+        loss = step(self, closure)
+        calls.append(1)
+        if len(calls) == 40:  # 400 iterations in chunks of 10: the last one
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(0.05 * torch.randn_like(p))
+        return loss
+
+    monkeypatch.setattr(torch.optim.LBFGS, "step", kicked)
+    hist = train_weight_decay(model, X, y, wd=1e-2, adam_steps=100, lr=1e-2, lbfgs_iters=400,
+                              log_every=10, progress=False)
+    lbfgs = hist["residual"][10:]  # the L-BFGS chunks (after Adam's 10 logs), then the restore
+    assert len(calls) == 40 and hist["step"][-1] == hist["step"][-2] == 500
+    assert hist["residual"][-2] > 10 * hist["residual"][-1]  # the kick, then the best put back
+    assert hist["residual"][-1] == pytest.approx(min(lbfgs[:-1]), rel=1e-3)
+    assert wd_residual(model, X, y, 1e-2) == pytest.approx(hist["residual"][-1], rel=1e-3)
+
+
 def test_pairs_form_v_is_the_softmax_weighted_sum_over_wrong_classes(stationary):
     model, X, y, _ = stationary
     lam = every_tensor(model)

@@ -31,7 +31,7 @@ from ..evaluation.attributes import (
 from ..evaluation.images import diversity, frechet_distance, recovery
 from ..gbc import kept_index, train_generator
 from ..homogeneity import every_tensor, solve_lambda
-from ..kkt import first_layer_view, seen_part, wd_diagnostics
+from ..kkt import conv_operator, filter_spectrum, first_layer_view, seen_part, wd_diagnostics
 from ..losses import GBCObjective
 from ..margins import q_attrs
 from ..models import MLP
@@ -140,6 +140,10 @@ def judge(x, a, s: dict, ev, fref, cfg: FaceConfig, dev) -> dict:
             "diversity": diversity(x, ci) if torch.bincount(ci).max() > 1 else None}
 
 
+# the first conv's matrix (kkt.conv_operator) is formed for faces up to 3·32·32 values; larger
+# ones (the GPU profile's 64×64) record the filter spectrum alone
+CONV_VIEW_MAX = 3 * 32 * 32
+
 # each generator run: its seed offset, its FaceConfig fields for steps, step size and final step
 # factor, what it is
 METHOD_RUNS = {
@@ -199,6 +203,11 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
     clf["L_stat_of_train_images"] = float(obj(X, A)["L_stat"].detach())
     if cfg.arch == "mlp":  # the faces enter only through W₁x: what of them it can see
         clf["first_layer"] = first_layer_view(first_layer(model).weight, X)
+    else:  # ... or through the first conv, a matrix too (dense: formed for small faces only)
+        conv = first_layer(model)
+        view = (first_layer_view(conv_operator(conv, tuple(X.shape[1:])), X)
+                if X[0].numel() <= CONV_VIEW_MAX else {})
+        clf["first_layer"] = {**view, "filters": filter_spectrum(conv)}
 
     combos, held = s["combos"], s["held"]
     every = all_combinations(n_attrs)

@@ -59,9 +59,22 @@ def write_faces(res: dict, out: Path) -> list[str]:
             "samples.npz"]
 
 
+def first_layer_summary(fl: dict) -> str:
+    """One line on what the first layer sees (kkt.first_layer_view, kkt.filter_spectrum)."""
+    parts = []
+    if "rank" in fl:
+        parts.append(f"{fl['rank']} directions above {fl['rtol']:g} of the largest; the faces' "
+                     f"share outside them {fl['outside_mean']:.3f} (max {fl['outside_max']:.3f})")
+    if "filters" in fl:
+        parts.append("filter spectrum " + ", ".join(f"{v:.2g}" for v in fl["filters"][:4]) + " …")
+    return "; ".join(parts)
+
+
 def report(res: dict) -> str:
     """What `gbc-teach faces` prints: the data, the classifier's numbers, the metrics table."""
     m = res["metrics"]
     clf = {k: v for k, v in m["classifier"].items() if k != "residual_history"}
+    if "first_layer" in clf:
+        clf["first_layer"] = first_layer_summary(clf["first_layer"])
     head = json.dumps({"data": m["data"]["source"], "classifier": clf}, indent=1, default=str)
     return "\n".join([head[:2500], markdown_table(m), f"seconds: {m['seconds']:.0f}"])
