@@ -204,8 +204,9 @@ def train_weight_decay(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: f
     Adam gets close fast; L-BFGS (strong Wolfe line search) then drives the residual
     ‖∇L + wd·θ‖/‖wd·θ‖ down by orders of magnitude on a smooth net. Stops early once the
     residual is ≤ tol. Near the stationary point the residual wanders (the loss falls, its
-    gradient need not), so the model ends on the L-BFGS iterate of lowest logged residual. Returns a history: step, loss, train_acc, residual and the seconds since
-    the start (the L-BFGS phase is logged per `log_every` iterations after the Adam steps).
+    gradient need not), so the model ends on the L-BFGS iterate of lowest logged residual.
+    Returns a history: step, loss, train_acc, residual and the seconds since the start (the
+    L-BFGS phase is logged per `log_every` iterations after the Adam steps).
     """
     check_labelled(X, y)
     model.train()

@@ -76,5 +76,6 @@ def report(res: dict) -> str:
     clf = {k: v for k, v in m["classifier"].items() if k != "residual_history"}
     if "first_layer" in clf:
         clf["first_layer"] = first_layer_summary(clf["first_layer"])
-    head = json.dumps({"data": m["data"]["source"], "classifier": clf}, indent=1, default=str)
+    head = json.dumps({"data": m["data"]["source"], "classifier": clf}, indent=1, default=str,
+                      ensure_ascii=False)
     return "\n".join([head[:2500], markdown_table(m), f"seconds: {m['seconds']:.0f}"])
