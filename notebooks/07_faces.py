@@ -36,7 +36,8 @@
 # 3. The KKT form with weight decay and BCE: known multipliers σ(−q_ia)/(n·wd).
 # 4. What GBC, free particles and the naive baseline give back, judged by an independent attribute
 #    evaluator, train-on-synthetic/test-on-real and the calibrated recovery share.
-# 5. When the classifier gives its training faces back: what its first layer sees (sections 7–8),
+# 5. When the classifier gives its training faces back: what its first layer sees (the convolution
+#    at the end of section 6, the fully connected layer in sections 7–8),
 #    the scale of the multipliers that weight decay fixes (section 9), and GBC started on the
 #    particles' answer (section 10).
 
@@ -164,15 +165,68 @@ display(Markdown(
 # satisfy the conditions almost exactly (L_stat of the training faces near 0), yet neither GBC nor
 # the particles find them from a blank start: the stationarity loss stays near 1 (v nearly
 # orthogonal to θ), where 1 − cos² has almost no gradient. That the training faces satisfy the
-# conditions does not mean nothing else does. For a fully connected classifier the first layer
-# shows how much of each face the classifier can see at all (notebook 05c): run this chapter with
-# `--set arch=mlp` and read `classifier.first_layer` in metrics.json — with five attribute logits
-# and weight decay, the first layer keeps only about five strong directions for its training
-# faces, and whatever part of a face lies outside them no method can recover. FINDINGS.md
-# ("Faces", §9) lists what was tried.
+# conditions does not mean nothing else does — and the next cells show how little of a face the
+# conditions can hold at all. FINDINGS.md ("Faces") lists what was tried.
 
 # %%
 assert all(0 <= m[k]["evaluator_accuracy"] <= 1 for k in ("gbc", "naive", "particles", "real"))
+
+# %% [markdown]
+# ### What the first convolution sees
+#
+# The first convolution is a linear map of the face, x ↦ conv(x) (its bias aside): a matrix with
+# one row per output (filter × position) and one column per pixel value (`kkt.conv_operator`).
+# Everything the classifier computes, and so everything the KKT conditions can say about a face,
+# goes through that matrix, so its row space is all of a face the classifier sees — exactly as W₁'s
+# is for a fully connected net (notebook 05c). Two spectra: the filter bank's (how many *different*
+# filters the layer really has) and the whole matrix's (how many directions of a face it responds
+# to).
+
+# %%
+from gbc_teach.kkt import conv_operator, filter_spectrum
+
+conv = faces.first_layer(res["model"])
+M = conv_operator(conv, tuple(tx.shape[1:]))  # (filters × positions, 3·S²)
+spec = filter_spectrum(conv)
+sv = torch.linalg.svdvals(M.double())
+sv = (sv / sv[0]).numpy()
+positions = M.shape[0] // conv.out_channels
+fl = c["first_layer"]  # the same view, recorded by the run (kkt.first_layer_view)
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+axes[0].semilogy(range(1, len(spec) + 1), spec, "o-", ms=4)
+axes[0].set(xlabel="direction of the filter bank", ylabel="σ / σ_max",
+            title=f"the {conv.out_channels} filters of the first convolution")
+axes[1].semilogy(range(1, len(sv) + 1), sv, lw=1.5)
+axes[1].axvline(positions, color="grey", ls=":", label=f"{positions} positions: one value each")
+axes[1].set(xlabel=f"direction of a face ({M.shape[1]} values)", ylabel="σ / σ_max",
+            title="what the convolution responds to")
+axes[1].legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+display(Markdown(
+    f"- filter bank: σ₂/σ₁ = {spec[1]:.4f}; {sum(v > 0.05 for v in spec)} of {len(spec)} filter "
+    f"directions above 0.05\n"
+    f"- the convolution: {int((sv > 0.05).sum())} of {len(sv)} directions above 0.05, "
+    f"{fl['rank']} above 10⁻³; share of a training face outside them {fl['outside_mean']:.3f} "
+    f"(largest {fl['outside_max']:.3f})"))
+
+# %%
+with torch.no_grad():  # the matrix is the convolution: M·x = conv(x) − bias, to float precision
+    direct = (conv(tx[:2]) - conv.bias.view(1, -1, 1, 1)).flatten(1)
+assert torch.allclose(tx[:2].flatten(1) @ M.T, direct, atol=1e-4)
+assert fl["rank"] == int((sv > 1e-3).sum())
+assert FAST or spec[1] < 0.05, spec[:3]  # at its stationary point: one filter (the fast run stops early)
+
+# %% [markdown]
+# **Reading.** At its stationary point weight decay leaves the first convolution with one filter:
+# every filter is a multiple of the same 3×3×3 pattern, so the classifier sees a face as one
+# number a position — a single-channel, half-resolution view of a colour image — and a large part
+# of every training face lies outside it. This is weight decay's bias toward low rank: the penalty
+# ‖θ‖² on a product of layers favours products of low rank, and on these faces one filter is enough
+# to tell the attributes apart. The conditions then pin at most that view of each face; the rest is
+# whatever the generator's start put there, which is why neither GBC nor the particles, judged on
+# the whole image, give these faces back. The fully connected classifiers below tell the same story
+# with W₁.
 
 # %% [markdown]
 # ## 7. What a fully connected classifier's first layer sees of the faces
