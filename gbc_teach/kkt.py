@@ -295,7 +295,7 @@ def conv_operator(conv: nn.Conv2d, shape: tuple[int, int, int]) -> torch.Tensor:
 
 
 def filter_spectrum(conv: nn.Conv2d) -> list[float]:
-    """Singular values of the filter bank (filters × their 3·k·k weights), relative to the
+    """Singular values of the filter bank (filters × their c·k·k weights), relative to the
     largest: how many different filters the convolution really has."""
     S = torch.linalg.svdvals(conv.weight.detach().flatten(1).double().cpu())
     return (S / S[0]).tolist()
