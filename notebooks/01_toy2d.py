@@ -47,7 +47,7 @@
 #
 # **Prerequisites**: Python, PyTorch (autograd, `nn.Module`), gradient descent on cross-entropy, and
 # the idea of Lagrange multipliers. Notebooks 02–04 derive in detail what this one uses; you can read
-# this one first. No GPU: everything runs on one CPU thread, about 2 minutes in full mode (the
+# this one first. No GPU: everything runs on one CPU thread, 3–6 minutes in full mode (the
 # default; the stored outputs come from it) and about 20 seconds with `GBC_FAST=1` (fewer steps, a
 # coarser grid, one seed; the same cells and checks).
 
@@ -651,8 +651,8 @@ assert mean("gbc", "recall") > mean("naive", "recall")  # GBC recalls support ve
 # recalls none (its precision is not always 1 either: where a class's margin peaks farther than r from
 # all of its points, the collapsed samples miss them too). The q_min estimate ends above the true one
 # on every seed, and the further it drifts the further the samples move inside the classes; yet the
-# drift is a symptom more than the cause: told the true q_min, the generator does no better (the table
-# below), while the grid dictionary of §5 at a q_min read off the classifier recalls every support
+# drift is a symptom more than the cause: told the true q_min, the generator does no better ("What we
+# tried", at the end), while the grid dictionary of §5 at a q_min read off the classifier recalls every support
 # vector. What falls short is the generator's non-convex search over its codes. The run is
 # sensitive to it: in §6 the estimate starts far above the true value and only comes down over
 # thousands of steps; the fast profile (a quarter of the steps) ends with the estimate still well
@@ -738,7 +738,7 @@ assert h0["loss"][h0["step"].index(h0["kept_step"])] == min(h0["loss"])
 # | 2-100-100-3 ReLU MLP, normalized GD (the first classifier tried; [docs/method.md §7](../docs/method.md)) | KKT residual ~0.15 at best |
 # | ReLU net, any GD rule (plain, normalized, relative) | residual plateaus at 0.1–0.6 and jumps around (ReLU kinks at the SVs) |
 # | bias-free 1-hidden-layer relu² net, relative rule (default) | residual ~0.001–0.01 |
-# | raw 2-D input, grid dictionary fit at an exact KKT point | other point sets reach the training points' residual; ~35% of SVs recovered |
+# | raw 2-D input, grid dictionary fit at an exact KKT point | other point sets reach the training points' residual; half of the SVs recovered (§5) |
 # | RBF lift 8×8 (default), same fit | 100% of SVs, ~99% of μ-weight near training points |
 # | generator, oracle q_min (told the true one) | SV recall 0.81 (κ = 4, 3,000 steps); 0.66 with the defaults (κ = 1, 5,000 steps: 0.55 / 0.63 / 0.80) |
 # | q_min read off the classifier (`kkt.scan_q_min`), grid dictionary 150×150 in that band, seeds 0–5 (`scripts/toy_convex.py`) | SV recall 1.00 on every seed, μ-weight near the data 0.87–1.00 (means 0.98 on seeds 0–2, 0.95 on 3–5); the GBC generator on the same classifiers: recall 0.76 / 0.58, precision 0.81 / 0.82 |

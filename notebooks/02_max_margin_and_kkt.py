@@ -43,7 +43,7 @@
 # **Prerequisites**: notebook 01 (the toy data, the classifier, margins $q$); gradients with autograd.
 # Notation as in the README: margin `q`, `lam` (Λ), `lam_max`, `Pi`, `mu`, `q_min`.
 #
-# Runs on CPU: about 4 minutes in full mode (default), under a minute with `GBC_FAST=1`
+# Runs on CPU: 2–11 minutes in full mode (default; the range over the CPUs it ran on), under a minute with `GBC_FAST=1`
 # (fewer steps and checkpoints, the same cells and checks).
 
 # %%

@@ -44,7 +44,7 @@
 # 03 (quasi-homogeneity, Λ, Π). Notation is the table of the README: margin `q`, `lam` (Λ),
 # `lam_max`, `Pi`, `alpha`, `q_min`, `mu`, `v`.
 #
-# Runs on CPU: about 3 minutes in full mode (default, with the ablation loaded from
+# Runs on CPU: 10–12 minutes in full mode (default, with the ablation loaded from
 # `outputs/toy_ablation.json` when `scripts/toy_ablation.py` has written it, else about 12 more
 # minutes), under a minute with `GBC_FAST=1` (fewer steps, the ablation on seed 0 only, same logic).
 

@@ -358,7 +358,7 @@ display(Markdown(reports.targets_markdown(m)))
 # **Run to run.** The table above is this notebook's own run. Repeated full runs of the same pipeline
 # with the same seed, differing only in floating-point rounding (which sends 1,000 Adam steps to a
 # different place), measured evaluator accuracy between 0.596 and 0.684 for GBC and between 0.512 and
-# 0.596 for the naive baseline. The picture is the same in all: GBC is at or a little above the naive
+# 0.596 for the naive baseline. The picture is the same in all: GBC is at or above the naive
 # baseline on accuracy, BN-statistics matching produces far more recognisable and realistic digits,
 # and GBC recovers none of the training images. Differences of a few points are what the seed and
 # rounding alone move; none of them comes near the targets.
@@ -507,7 +507,7 @@ did not lower it (FINDINGS.md §4); notebook 05b trains a classifier that reache
 #   large: it is not at a KKT point of the max-margin problem.
 # * Recovery is a contest against fresh real data (≈ 0.5 by construction for a real pool); in training-mode
 #   BN, GBC samples are defined up to an affine intensity map (the gauge), fixed by `image_nets.stretch`.
-# * On CPU defaults GBC is at best a little above the naive margin-maximizer and well below
+# * On CPU defaults GBC is at or above the naive margin-maximizer on accuracy and well below
 #   BN-statistics matching, and recovers no training image. The stationarity loss explains why: the
 #   training images score better than fresh digits, but generated non-digits score better still — far
 #   from a KKT point the conditions do not single out the training images.

@@ -43,8 +43,8 @@
 # **Prerequisites**: notebooks 02 (KKT conditions), 04 (the losses, α) and 05 (the MNIST pipeline and
 # its metrics).
 #
-# **Run time** on one CPU thread: about 15 minutes in full mode (the stored outputs; the map's points are
-# cached in `outputs/cache/recovery-map` and reused, about 25 minutes more without them), about two
+# **Run time** on one CPU thread: about 6 minutes in full mode (the stored outputs; the map's points are
+# cached in `outputs/cache/recovery-map` and reused, 15–20 minutes more without them), about two
 # minutes with `GBC_FAST=1` (tiny sizes, the same cells and checks, meaningless numbers). No GPU needed.
 #
 # The same runs from the command line:
@@ -430,7 +430,7 @@ display(Markdown(reports.markdown_table(m_paper)))
 #
 # * A classifier trained with weight decay is, at its stationary point, *exactly* in the KKT form of
 #   the multi-class max-margin problem, with multipliers $p_{ij}/(n\,\mathrm{wd})$ and Π = every tensor.
-#   A smooth activation and L-BFGS reach that point to a small residual in about a minute.
+#   A smooth activation and L-BFGS reach that point to a small residual in under a minute.
 # * The KKT conditions have one multiplier per (image, wrong class); fitting one per image leaves a
 #   large residual even at an exact stationary point.
 # * With the matching stationarity loss, GBC and free particles give back every one of 10 training

@@ -253,8 +253,8 @@ assert on_kink > 0, on_kink  # some units on their kinks; measured 5.7% (full), 
 #   (`gbc-teach faces --set arch=mlp`), with five logits, sees about five directions of eight faces.
 # * Haim et al.'s small-initialization rule is far from a KKT point here, yet its first layer holds
 #   every image, and recovery follows that. On the map (`gbc-teach recovery-map --profile haim
-#   --ns 2,5`) it gives back part of 20 images where the weight-decay net of the same width gives
-#   none by SSIM, and little of 50: once the span holds every image, telling them apart is the
+#   --ns 2,5`) it gives back more of 20 images than the weight-decay net of the same width (05b's
+#   map), and little of 50: once the span holds every image, telling them apart is the
 #   deeper layers' job.
 # * ReLU nets put some units exactly on their kinks at the training images, where the exact
 #   gradient of the particle objective is no guide to a finite step; ReLU's derivative replaced by

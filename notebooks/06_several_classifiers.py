@@ -209,7 +209,7 @@ for k, c in enumerate(m["classifiers"]):  # the same computation as stored in me
 # two bias-free, BN-free classifiers trained 10,000 steps each
 # (`gbc-teach mnist-multi --set bn=false --set bias=false --set lam_choice=uniform --set gauge=none
 # --set clf_steps=10000`) measured KKT residuals 0.30 / 0.38 and evaluator accuracy 0.700 over ten digits
-# (0.800 / 0.600 per classifier) against 0.31 above: still under the 0.85 target, but the same lesson as in
+# (0.800 / 0.600 per classifier) against the default classifiers' result above: still under the 0.85 target, but the same lesson as in
 # notebook 05 — the closer each classifier is to a KKT point, the more its half of the generator learns.
 #
 # ## Summary

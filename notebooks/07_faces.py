@@ -95,8 +95,11 @@ for name, value, in_pi in lam.table():
 assert lam.residual < 1e-6, lam.residual  # the Euler identity holds to round-off
 
 # %% [markdown]
-# The min-norm Λ gives every tensor the same λ = 1/4 (four layers on every path), so Π is every
-# tensor; the first layer's bias has the same λ as its weight. The classifier actually trained
+# The min-norm Λ gives every weight the same λ = 1/4 (four layers on every path). The first
+# convolution's bias starts at zero in this fresh twin, so ⟨b, ∇_b f⟩ = 0: the identity does not
+# constrain its λ, and the min-norm member leaves it at 0, outside Π. A nonzero bias adds to W·x,
+# so it must share its weight's λ; the trained classifier's bias is nonzero, and below Π is every
+# tensor, the bias included. The classifier actually trained
 # uses softplus(10·x)/10, a smooth ReLU: it is not exactly homogeneous, and it does not need to be,
 # because **weight decay** puts it in the KKT form at its stationary point:
 #
@@ -280,7 +283,7 @@ assert wd["L_stat"] < 0.1 < haim["L_stat"] or FAST, (wd["L_stat"], haim["L_stat"
 # %% [markdown]
 # **Reading.** The two rules fail in opposite ways. Weight decay reaches a KKT point (the training
 # faces satisfy the conditions almost exactly), but its first layer's singular values fall off
-# after about as many directions as there are attribute logits and vanish well before one per
+# after a handful of directions (the list above) and vanish well before one per
 # face — the loss gradients of all faces are combinations of the same few output gradients — so
 # part of each face is not seen at all. Haim et al.'s rule gives every
 # training face a direction of its own and nothing else: the faces are all there in W₁. But that
@@ -293,9 +296,9 @@ assert wd["L_stat"] < 0.1 < haim["L_stat"] or FAST, (wd["L_stat"], haim["L_stat"
 # %% [markdown]
 # ## 8. Four faces: where the faces come back
 #
-# The figure above says when weight decay can work: its first layer keeps about as many strong
-# directions as there are attribute logits, so with four training faces (28 of the 32
-# combinations held out) every face lies in what the classifier sees. `FaceConfig.recovery()`
+# The figure above says when weight decay can work: its first layer keeps only a handful of strong
+# directions (about four when it is trained on four to eight faces), so with four training faces
+# (28 of the 32 combinations held out) every face lies in what the classifier sees. `FaceConfig.recovery()`
 # (`gbc-teach faces --profile recovery`) trains the same weight-decay MLP on four faces, starts
 # the particles from noise images (uniform in [0, 0.9]: mid-grey on average) with a small step,
 # and judges each method twice: as drawn, and by the part of its images that W₁ sees
@@ -355,7 +358,7 @@ assert FAST or ps["ssim_recovery_mean"] > mr["particles"]["ssim_recovery_mean"]
 #
 # (`GBCObjective(scale_target=1/wd, scale_weight=γ)`; the particles use the same objective),
 # and GBC takes small constant steps (3·10⁻⁴). A run that still ends far from 1/wd (L_scale > 4)
-# starts once more from noise images — the particles' start, from which α climbs to 1/wd — and
+# starts once more from noise images — the particles' start, from which α climbs toward 1/wd — and
 # the run with the lower loss is kept (`restart_start='noise'`; metrics.json `gbc.restarts`).
 # Below: the closed-form α of the kept run's batches while it trains, against 1/wd.
 

@@ -223,7 +223,7 @@ for name, s in res["settings"].items():
 #   and no baseline does. On faces that needs a setting where the first layer sees the training
 #   faces (four faces here), and GBC's own generator needs the particles' answer as its start.
 # - Where the classifier is not at a KKT point (the paper's batch-norm setting), the conditions
-#   carry no information about the data, and a baseline that reads the data's statistics from the
+#   single out no training image (notebook 05: generated non-digits satisfy them better), and a baseline that reads the data's statistics from the
 #   network wins.
 # - One seed is not a result: read the spread before the mean.
 #
