@@ -56,8 +56,9 @@ def train_generator(G: nn.Module, objective: nn.Module, steps: int = 2000, batch
     fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
     opt = torch.optim.Adam(groups, fused=fused or None)
     # cosine from 1 to lr_final over the run: move far first, then settle on the atoms
+    span = max(steps, 1)  # steps = 0: only the start is logged
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda t: lr_final + (1 - lr_final) * 0.5 * (1 + math.cos(math.pi * min(t, steps) / steps)))
+        opt, lambda t: lr_final + (1 - lr_final) * 0.5 * (1 + math.cos(math.pi * min(t, span) / span)))
     hist: dict[str, list] = {"step": []}
     if dp is not None:
         dp.start(G, objective)  # rank 0's G and scalars everywhere; the classifier checked

@@ -89,8 +89,9 @@ def last_layer_lambda(model: nn.Module) -> torch.Tensor:
 
 
 def find_non_homogeneous_module(model: nn.Module, x: torch.Tensor) -> str | None:
-    """Name a parameter-free leaf module that is not positively homogeneous of some degree d > 0:
-    m(2h) ≠ 2^d·m(h) (ReLU: d = 1, relu²: d = 2; GELU, sigmoid, tanh fail)."""
+    """Name a parameter-free leaf module that is not positively homogeneous of some degree d ≥ 0:
+    m(2h) ≠ 2^d·m(h) (ReLU: d = 1, relu²: d = 2; batch norm without affine parameters: d = 0, it
+    makes the layers before it scale-invariant; GELU, sigmoid, tanh fail)."""
     model = copy.deepcopy(model)  # a copy: a train-mode forward would update BN running stats
     # Only modules that run after the first parameterized one matter: a fixed feature map
     # applied to the raw input (RBFLift, a constant feature) does not touch θ.
@@ -125,7 +126,7 @@ def find_non_homogeneous_module(model: nn.Module, x: torch.Tensor) -> str | None
             ratio = float(lhs.norm() / base.norm().clamp_min(1e-30))
             degree = round(torch.log2(torch.tensor(max(ratio, 1e-30))).item(), 3)
             rhs = 2.0 ** degree * base
-        if degree <= 0 or not torch.allclose(lhs, rhs, rtol=1e-4,
+        if degree < 0 or not torch.allclose(lhs, rhs, rtol=1e-4,
                                              atol=1e-6 * (1 + rhs.abs().max().item())):
             return f"{name} ({type(m).__name__})"
     return None

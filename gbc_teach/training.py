@@ -94,8 +94,10 @@ def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: 
     callback(step, model), if given, runs at every log step (e.g. a KKT residual).
     """
     if rule not in ("normalized", "plain", "relative"):
-        raise ValueError(f"rule must be 'normalized' or 'plain', got {rule!r}")
+        raise ValueError(f"rule must be 'normalized', 'plain' or 'relative', got {rule!r}")
     check_labelled(X, y)
+    # Π of `lam` (its tensors at λ_max): γ divides by ‖Πθ‖^{1/λ_max}, invariant to θ → e^{sΛ}θ
+    Pi = None if lam is None else (lam >= lam_max - 1e-6 * max(1.0, abs(lam_max))).tolist()
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     hist: dict[str, list] = {"step": [], "loss": [], "train_acc": [], "q_min": [], "norm_margin": []}
@@ -115,7 +117,7 @@ def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: 
             hist["loss"].append(float(loss))
             hist["train_acc"].append(float(label_accuracy(logits.detach(), y)))
             hist["q_min"].append(float(qs.min()))
-            hist["norm_margin"].append(normalized_margin(qs, model, lam_max))
+            hist["norm_margin"].append(normalized_margin(qs, model, lam_max, Pi))
             if callback is not None:
                 callback(step, model)
             bar.set_postfix(loss=f"{float(loss):.2e}", acc=hist["train_acc"][-1])

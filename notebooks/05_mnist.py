@@ -358,7 +358,7 @@ display(Markdown(reports.targets_markdown(m)))
 # **Run to run.** The table above is this notebook's own run. Repeated full runs of the same pipeline
 # with the same seed, differing only in floating-point rounding (which sends 1,000 Adam steps to a
 # different place), measured evaluator accuracy between 0.596 and 0.684 for GBC and between 0.512 and
-# 0.596 for the naive baseline. The picture is the same in all: GBC is at or above the naive
+# 0.598 for the naive baseline. The picture is the same in all: GBC is at or above the naive
 # baseline on accuracy, BN-statistics matching produces far more recognisable and realistic digits,
 # and GBC recovers none of the training images. Differences of a few points are what the seed and
 # rounding alone move; none of them comes near the targets.

@@ -119,3 +119,13 @@ def test_keep_best_ends_on_the_lowest_logged_loss_and_the_callback_sees_every_lo
                             progress=False)
     assert "kept_step" not in hist2
     assert not torch.equal(G2.state_dict()["net.0.weight"], obj.seen[6]["net.0.weight"])
+
+
+def test_zero_steps_only_logs_the_start():
+    torch.manual_seed(0)
+    G = Generator(2, 3, 2, hidden=8, depth=1)
+    before = copy.deepcopy(G.state_dict())
+    obj = NaNObjective(G, n=100)
+    hist = train_generator(G, obj, steps=0, batch=12, progress=False)
+    assert hist["step"] == [0] and len(hist["loss"]) == 1
+    assert all(torch.equal(v, before[k]) for k, v in G.state_dict().items())

@@ -167,3 +167,17 @@ def test_relu_variants_are_fine():
         model = nn.Sequential(nn.Linear(3, 8, bias=False), act, nn.Linear(8, 2, bias=False))
         res = solve_lambda(model, torch.randn(10, 3))
         torch.testing.assert_close(res.lam, torch.full((2,), 0.5, dtype=torch.float64))
+
+
+def test_batch_norm_without_affine_parameters_is_scale_invariant():
+    """A parameter-free batch norm is homogeneous of degree 0: the layer before it gets λ = 0
+    and the net is quasi-homogeneous, not rejected."""
+    torch.manual_seed(9)
+    model = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8, affine=False), nn.ReLU(),
+                          nn.Linear(8, 2)).double().train()
+    x = torch.randn(16, 3, dtype=torch.float64)
+    res = solve_lambda(model, x)
+    lam = names_lam(res)
+    assert abs(lam["0.weight"]) < 1e-6 and abs(lam["0.bias"]) < 1e-6
+    assert lam["3.weight"] == pytest.approx(lam["3.bias"]) == pytest.approx(1.0, abs=1e-8)
+    assert_scaling(model, res.lam, x)

@@ -177,3 +177,24 @@ def test_check_labelled_errors(X, y, kw, match):
 def test_check_labelled_accepts_good_input(toy):
     check_labelled(toy.X, toy.y, n_classes=3)
     check_labelled(torch.zeros(6, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2]), n_classes=3)
+
+
+def test_logged_normalized_margin_divides_by_the_norm_of_Pi_only(toy):
+    """With a non-uniform Λ (a first-layer bias: last-layer Λ), the logged γ must not move when
+    θ → e^{sΛ}θ; dividing by ‖θ‖ over every tensor would move it."""
+    from gbc_teach.homogeneity import solve_lambda
+
+    torch.manual_seed(0)
+    model = MLP(2, [16, 16], 3, bias=True, init_scale=0.5)
+    lam = solve_lambda(model, toy.X, "last_layer")
+    assert not bool(lam.Pi.all())  # Λ is not uniform: the test would be empty otherwise
+    gammas = []
+    for s in (0.0, 0.7):
+        m = copy.deepcopy(model)
+        with torch.no_grad():
+            for p, lk in zip(m.parameters(), lam.lam):
+                p.mul_(math.exp(s * float(lk)))
+        h = train_classifier(m, toy.X, toy.y, steps=0, lam=lam.lam, lam_max=lam.lam_max,
+                             progress=False)
+        gammas.append(h["norm_margin"][0])
+    assert gammas[1] == pytest.approx(gammas[0], rel=1e-4)
