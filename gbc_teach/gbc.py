@@ -132,12 +132,12 @@ def fit_codes(G: nn.Module, atoms: torch.Tensor, weights: torch.Tensor, steps: i
         pi = weights / weights.sum(1, keepdim=True)
         G.code_logits.copy_(pi.clamp_min(1e-4).log())
     dev = G.code_logits.device
-    y = torch.arange(batch, device=dev) % C
-    c = (torch.arange(batch, device=dev) // C) % K
+    rows = torch.arange(max(batch, C * K), device=dev)  # every (class, code) pair in each batch
+    y, c = rows % C, (rows // C) % K
     target = atoms.to(dev)[y, c].flatten(1)
 
     def loss_of(gen):  # E_z ‖G(z, y, c) − atoms[y, c]‖² over a batch
-        z = torch.randn(batch, G.z_dim, generator=gen).to(dev)
+        z = torch.randn(len(rows), G.z_dim, generator=gen).to(dev)
         return (G(z, y, c).flatten(1) - target).pow(2).sum(1).mean()
 
     return adam_fit(G.net.parameters(), loss_of, steps, lr, seed) ** 0.5
