@@ -139,6 +139,13 @@ class GBCObjective(nn.Module):
         c = self.class_weights()[y] if y.dim() == 1 else torch.ones(len(y), device=y.device)
         return c * (1 if w is None else w)
 
+    def _apply(self, fn, *args, **kwargs):
+        """.to() / .double() / .cuda() move Πθ with the classifier (a plain list, not a buffer:
+        it is no state to save, it is read off θ)."""
+        super()._apply(fn, *args, **kwargs)
+        self.t = [fn(x) for x in self.t]
+        return self
+
     def alpha(self) -> torch.Tensor | None:
         """The learned α, or None for the closed form α = ⟨Πθ, v⟩/‖v‖² (alpha_mode='closed')."""
         return self.log_alpha.exp() if self.alpha_mode == "learned" else None

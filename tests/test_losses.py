@@ -173,3 +173,19 @@ def test_vanishing_margin_gradients_get_a_clear_error():
     x, y = torch.rand(6, 2) + 0.1, torch.arange(6) % 3
     with pytest.raises(ValueError, match="gradients vanish"):
         obj(x, y)
+
+
+def test_pi_theta_moves_with_the_objective():
+    """obj.double() (or .to(device)) converts the stored Πθ with the classifier, so ⟨Πθ, v⟩ keeps
+    the classifier's dtype and device."""
+    torch.manual_seed(0)
+    clf = MLP(2, [6], 3, bias=False, const_feature=True)  # float32
+    obj = GBCObjective(clf, torch.ones(2, dtype=torch.bool), lam_max=0.5, n_classes=3)
+    assert all(t.dtype == torch.float32 for t in obj.t)
+    obj.double()
+    assert all(t.dtype == torch.float64 for t in obj.t)
+    for t, p in zip(obj.t, clf.parameters()):
+        torch.testing.assert_close(t, p.detach())  # Π keeps every tensor here
+    x = torch.randn(5, 2, dtype=torch.float64)
+    out = obj(x, torch.tensor([0, 1, 2, 0, 1]))
+    assert out["L_stat"].dtype == torch.float64 and torch.isfinite(out["loss"])
