@@ -269,16 +269,25 @@ def first_layer_view(W1: torch.Tensor, X: torch.Tensor, rtol: float = 1e-3) -> d
     the row space has at most about C strong directions however many images there are.
 
     Returns the singular values of W₁ relative to the largest (sorted), `rank` (how many exceed
-    rtol) and, per image, the share of ‖x_i‖ outside the span of those `rank` directions.
+    rtol) and, per image, the share of ‖x_i‖ outside the span of those `rank` directions; and
+    the same share outside all the directions above the spectrum's floor (`gap_rank`, None where
+    there is no gap): weak directions are still seen, and they can hold what the strong miss.
     """
     Xf = X.detach().flatten(1).double().cpu()
     B, rel = seen_directions(W1, rtol)
     k = len(B)
     # share outside = ‖x − BᵀBx‖ / ‖x‖
     outside = (Xf - _onto(B, Xf)).norm(dim=1) / Xf.norm(dim=1).clamp_min(1e-12)
-    return {"rtol": rtol, "rank": k, "singular_values": rel[:len(Xf) + 4].tolist(),
+    view = {"rtol": rtol, "rank": k, "singular_values": rel[:len(Xf) + 4].tolist(),
             "outside": outside.tolist(), "outside_mean": float(outside.mean()),
             "outside_max": float(outside.max())}
+    g = gap_rank(rel)
+    if g is not None:
+        Bg = seen_directions(W1, rtol=0.0)[0][:g]
+        out_g = (Xf - _onto(Bg, Xf)).norm(dim=1) / Xf.norm(dim=1).clamp_min(1e-12)
+    view.update(gap_rank=g, outside_gap_mean=float(out_g.mean()) if g else None,
+                outside_gap_max=float(out_g.max()) if g else None)
+    return view
 
 
 def conv_operator(conv: nn.Conv2d, shape: tuple[int, int, int]) -> torch.Tensor:
@@ -299,6 +308,18 @@ def filter_spectrum(conv: nn.Conv2d) -> list[float]:
     largest: how many different filters the convolution really has."""
     S = torch.linalg.svdvals(conv.weight.detach().flatten(1).double().cpu())
     return (S / S[0]).tolist()
+
+
+def gap_rank(rel: torch.Tensor, ratio: float = 10.0) -> int | None:
+    """The number of directions above the spectrum's floor: the largest k with σ_k/σ_{k+1} ≥ ratio
+    (rel: singular values in decreasing order). None where no gap is that large.
+
+    At a weight-decay stationary point W₁'s rows lie in the span of the n training images, so
+    its spectrum has at most n values above what is left of the initialization; where the floor
+    sits `ratio` below the n-th value, k = n (notebook 05c §5)."""
+    r = rel.double()
+    big = torch.nonzero(r[:-1] >= ratio * r[1:].clamp_min(1e-300)).flatten()
+    return int(big[-1]) + 1 if len(big) else None
 
 
 def seen_directions(W1: torch.Tensor, rtol: float = 1e-3):

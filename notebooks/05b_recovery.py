@@ -357,7 +357,7 @@ print(f"training images: L_stat {m['classifier']['L_stat_of_train_images']:.5f}"
 t0 = time.perf_counter()
 CACHE = os.path.join(os.environ.get("GBC_CACHE_DIR", "outputs/cache"), "recovery-map")
 rmap = recovery.recovery_map(NS, SEED, CFG, cache=CACHE)
-rmap_off = recovery.recovery_map(NS, SEED, replace(CFG, scale_weight=0.0), cache=CACHE)
+rmap_off = recovery.recovery_map(NS, SEED, replace(CFG, scale_weight=0.0, rowspace_lps=0), cache=CACHE)
 print(f"{time.perf_counter() - t0:.0f} s")
 fig, axes = plt.subplots(1, 2, figsize=(14, 3.8), sharey=True)
 recovery_plots.plot_recovery_map(rmap, ax=axes[0])

@@ -183,3 +183,10 @@ def test_frechet_singular_covariances_exact_and_silent():
         d_same = frechet_distance(a3 @ Q.T, a3 @ Q.T)
     assert d30 == pytest.approx(frechet_distance(a3, b3), rel=1e-9)
     assert d_same == pytest.approx(0.0, abs=1e-9)
+
+
+def test_frechet_refuses_a_set_of_one_sample():
+    """One sample has no covariance: a clear error, not a NaN from numpy."""
+    from gbc_teach.evaluation.images import frechet_distance
+    with pytest.raises(ValueError, match="two or more samples"):
+        frechet_distance(torch.zeros(1, 4), torch.randn(10, 4))

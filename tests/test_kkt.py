@@ -16,6 +16,7 @@ from gbc_teach.kkt import (
     filter_spectrum,
     first_layer_view,
     flat_Pi_theta,
+    gap_rank,
     kkt_fit,
     margin_jacobian,
     nnls_gram,
@@ -287,3 +288,25 @@ def test_scan_q_min_refuses_candidates_without_a_positive_margin():
     X = torch.tensor([[0.0, 1.0], [0.0, 2.0]])  # class 0 everywhere loses to class 1
     with pytest.raises(ValueError, match="positive margin"):
         scan_q_min(model, X, torch.zeros(2, dtype=torch.long))
+
+
+def test_gap_rank_counts_the_values_above_the_floor():
+    """The largest k with σ_k/σ_{k+1} ≥ ratio: an early strong/weak gap does not hide a later
+    one above the floor; no gap that large gives None."""
+    rel = torch.tensor([1.0, 0.8, 0.05, 0.03, 1e-3, 2e-5, 1.9e-5, 1.8e-5])
+    assert gap_rank(rel) == 5  # 1e-3 → 2e-5 (50×), after the 16× gap at k = 2
+    assert gap_rank(rel, ratio=100.0) is None
+    assert gap_rank(torch.tensor([1.0, 0.9, 0.8])) is None
+
+
+def test_first_layer_view_reports_the_share_outside_the_weak_directions_too():
+    """A fourth image seen only 1e-5 as strongly is outside the rtol directions but inside the
+    gap-rank ones: weak directions still hold it."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(4, 30, generator=g, dtype=torch.float64)
+    W1 = torch.randn(16, 3, generator=g, dtype=torch.float64) @ X[:3]
+    W1 = W1 + 1e-5 * W1.norm() * torch.outer(torch.randn(16, generator=g, dtype=torch.float64),
+                                             X[3]) / X[3].norm()
+    v = first_layer_view(W1, X)
+    assert v["rank"] == 3 and v["outside"][3] > 0.05
+    assert v["gap_rank"] == 4 and v["outside_gap_max"] < 1e-6

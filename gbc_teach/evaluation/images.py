@@ -171,6 +171,9 @@ def gaussian_frechet(mu_a, sigma_a, mu_b, sigma_b) -> float:
 def frechet_distance(feats_a, feats_b) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (n, d), in float64."""
     a, b = (torch.as_tensor(f).detach().cpu().double().numpy() for f in (feats_a, feats_b))
+    if min(len(a), len(b)) < 2:
+        raise ValueError(f"the Fréchet distance needs two or more samples a set, got {len(a)} "
+                         f"and {len(b)}")
     return gaussian_frechet(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
 

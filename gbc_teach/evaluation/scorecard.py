@@ -26,7 +26,9 @@ def image_metrics(x, y, train_x, train_y, ref, fref_feats, ev, judges=None) -> d
             "ssim_recovery_share": rs["share"], "ssim_recovery_mean": rs["mean"],
             "ssim_reference_mean": rs["ref_mean"],
             "l2_recovery_share": rl["share"], "l2_recovery_mean": rl["mean"],
-            "frechet": frechet_distance(evaluator_features(ev, x), fref_feats),
+            # a set of one image (a row-space reconstruction that found one) has no covariance
+            "frechet": (frechet_distance(evaluator_features(ev, x), fref_feats)
+                        if len(x) > 1 else None),
             # a set with one image a class (particles at n = 10) has no within-class spread
             "diversity": diversity(x, y) if np.bincount(np.asarray(y)).max() > 1 else None,
             **({} if judges is None else judge_row(x, y, *judges))}

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .. import parallel
+from ..baselines import rowspace
 from ..baselines.bnstat import BNStatObjective
 from ..baselines.naive import NaiveObjective
 from ..baselines.particles import Particles
@@ -218,6 +219,11 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
 
     metrics = {"seed": seed, "config": asdict(cfg), "data": s["info"], "classifier": clf,
                "evaluator": evaluator_row(s)}
+    if cfg.rowspace_lps > 0:  # the first layer's reading: no generator, no stationarity
+        try:
+            runs["rowspace"] = row_space_run(model, cfg, seed, progress)
+        except ValueError as e:  # e.g. no gap in W₁'s spectrum: said, not fatal
+            metrics["rowspace_skipped"] = str(e)
     if not cfg.bn:
         metrics["bnstat_skipped"] = "the classifier has no batch norm (bn=False): no statistics to match"
     ref = (imgs["pool_b"], labs["pool_b"])
@@ -225,6 +231,7 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
         row = image_metrics(r["x"], r["y"], imgs["train"], labs["train"], ref, s["fref"], s["ev"],
                             s["judges"])
         row["train_seconds"] = r["seconds"]
+        row.update(r.get("info", {}))
         if name == "gbc" and cfg.n_codes > 1:  # do the codes collapse onto one image a class?
             xc, yc = code_images(r["G"])
             row["code_diversity"] = diversity(stretch(xc, ref=r["x_raw"]) if "x_raw" in r else xc, yc)
@@ -246,6 +253,14 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
             "generators": {k: r["G"] for k, r in runs.items()},
             "history": {"classifier": clf_hist, **{k: r["hist"] for k, r in runs.items()}},
             "real": (imgs["pool_a"], labs["pool_a"]), "t_classifier": t_clf - t0}
+
+
+def row_space_run(model, cfg: MnistConfig, seed: int, progress: bool) -> dict:
+    """baselines.rowspace.recover on the classifier, as one more method's run."""
+    t1 = time.perf_counter()
+    rs = rowspace.recover(model, (1, 28, 28), n_lp=cfg.rowspace_lps, seed=seed, progress=progress)
+    return {"G": None, "x": rs["x"], "y": rs["y"], "hist": {}, "seconds": time.perf_counter() - t1,
+            "info": {"rowspace": {k: rs[k] for k in ("k", "n_candidates", "n_distinct")}}}
 
 
 def classifier(d: dict, cfg: MnistConfig):

@@ -84,6 +84,8 @@ class MnistConfig:
     particle_steps: int = 0  # > 0: the free-particle reconstruction too (baselines.particles.Particles)
     particle_lr: float = 0.05
     particle_mult: int = 1  # particles per training image (the count is the classifier's n)
+    # > 0: the row-space reconstruction too, with this many LPs (baselines.rowspace; MLP, no BN)
+    rowspace_lps: int = 0
     judges: bool = True  # a second evaluator and train-on-synthetic/test-on-real accuracy
     n_samples: int | None = None  # generated images per method (None: n_pool, as the metrics ask)
     device: str = "cpu"
@@ -120,11 +122,11 @@ class MnistConfig:
                     clf_rule="weight_decay", clf_steps=2000, kkt_pairs=True, z_dim=8,
                     n_codes=1, gen_steps=3000, qmin_mode="none", alpha_mode="closed",
                     stat_form="pairs", scale_weight=0.01, class_weights=False, gauge="none",
-                    particle_steps=3000)
+                    particle_steps=3000, rowspace_lps=1500)
         if fast:
             base.update(n_pool=100, n_eval_images=1000, eval_epochs=2, width=64, clf_steps=200,
                         clf_lbfgs=100, hidden=128, gen_channels=16, batch=100, gen_steps=60,
-                        naive_steps=30, particle_steps=60)
+                        naive_steps=30, particle_steps=60, rowspace_lps=100)
         base.update(kw)
         return cls(**base)
 

@@ -48,7 +48,7 @@ def _point_row(n: int, m: dict) -> dict:
                                             "kkt_residual_per_image", "kkt_residual_pairs",
                                             "mu_correlation", "L_stat_of_train_images",
                                             "kkt_mode", "first_layer")}}
-    for method in ("gbc", "particles", "naive", "bnstat", "real", "train_images"):
+    for method in ("gbc", "particles", "rowspace", "naive", "bnstat", "real", "train_images"):
         if method in m:
             row[method] = {k: m[method].get(k) for k in (
                 "n", "ssim_recovery_share", "l2_recovery_share", "ssim_recovery_mean",
@@ -106,7 +106,7 @@ def map_markdown(result: dict) -> str:
         pairs = c.get("kkt_residual_pairs")  # rules without weight decay: the fit run_mnist made
         if pairs is None and "pairs" in str(c.get("kkt_mode")):
             pairs = c.get("kkt_residual")
-        for i, method in enumerate(m for m in ("gbc", "particles", "real") if m in r):
+        for i, method in enumerate(m for m in ("gbc", "particles", "rowspace", "real") if m in r):
             g = r[method]
             left = (f"| {r['n_train']} | {f(c['test_accuracy'])} | {f(c.get('residual_wd'), 4)} | "
                     f"{f(c.get('kkt_residual_per_image'))} | {f(pairs)} | "

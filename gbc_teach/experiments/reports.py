@@ -13,7 +13,7 @@ from ..utils import as_uint8, atomic_save_npz, atomic_savefig, atomic_write_json
 from ..viz.plots import image_grid
 from ..viz.recovery import nearest_figure, recovery_figure
 
-METHODS = ("gbc", "particles", "naive", "bnstat", "real", "train_images")
+METHODS = ("gbc", "particles", "rowspace", "naive", "bnstat", "real", "train_images")
 JUDGE_KEYS = ("second_evaluator_accuracy", "tstr_accuracy")
 
 

@@ -36,7 +36,8 @@ def nearest_figure(train_x, train_y, x, y, per_class: int = 2, label: str = "GBC
     return fig
 
 
-def recovery_figure(train_x, train_y, samples: dict, methods=("gbc", "particles", "naive"),
+def recovery_figure(train_x, train_y, samples: dict,
+                    methods=("gbc", "particles", "rowspace", "naive"),
                     per_row: int = 10):
     """One column a training image (the first `per_row`, sorted by class): the image, then the
     most similar (SSIM) same-class sample of each method."""
@@ -61,11 +62,12 @@ def recovery_figure(train_x, train_y, samples: dict, methods=("gbc", "particles"
 
 
 def plot_recovery_map(result: dict, ax=None):
-    """Recovery share (SSIM, solid; L2, dashed) against n for GBC and particles, the fresh
-    real pool as the 0.5 line, and the classifier's weight-decay residual on a twin axis."""
+    """Recovery share (SSIM, solid; L2, dashed) against n for GBC, particles and the row-space
+    reconstruction where the map has them, the fresh real pool as the 0.5 line, and the
+    classifier's weight-decay residual on a twin axis."""
     fig, ax = (plt.subplots(figsize=(6.5, 3.8)) if ax is None else (ax.figure, ax))
     n = [r["n_train"] for r in result["rows"]]
-    for method, color in (("gbc", "C0"), ("particles", "C1")):
+    for method, color in (("gbc", "C0"), ("particles", "C1"), ("rowspace", "C2")):
         if all(method in r for r in result["rows"]):
             ax.plot(n, [r[method]["ssim_recovery_share"] for r in result["rows"]], "o-",
                     color=color, label=f"{method} (SSIM)")

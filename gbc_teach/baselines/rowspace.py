@@ -1,0 +1,107 @@
+"""The training images as the sparsest non-negative vectors of W₁'s row space (notebook 05c §5).
+
+At a weight-decay stationary point an MLP's first layer is a combination of its training
+images (docs/method.md §10):
+
+    wd·W₁ = −(1/n) Σ_i δ_i x_iᵀ,
+
+so every row of W₁ lies in span{x_1, …, x_n}, and, while the δ_i are independent, the row space
+*is* that span. Its dimension shows in the spectrum of W₁ as a gap: n singular values, then a
+floor what is left of the initialization (`kkt.gap_rank`). Inside an n-dimensional subspace of
+the d pixels a generic vector has at most n − 1 zeros; a digit on black has hundreds. So the
+training images are the sparsest non-negative vectors of the span, and a linear program finds
+them: with B the row space's orthonormal basis (k × d),
+
+    min_c  wᵀx   subject to  x = Bᵀc ≥ −ε,  x_p = 1,
+
+one LP per random pixel p and random positive weights w (different LPs, different images). The
+classifier labels the candidates and ranks them by its confidence: blends of two digits, the other
+vertices the LPs find, are read less surely than the images it was trained on.
+
+This reads θ's first layer only; GBC and the particles read the stationarity of all of θ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.optimize import linprog
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..kkt import gap_rank, seen_directions
+
+
+def sparse_vectors(B: torch.Tensor, n_lp: int, eps: float = 1e-3, spread: float = 1.0,
+                   seed: int = 0, progress: bool = False) -> torch.Tensor:
+    """n_lp candidates: each the solution of min wᵀx s.t. x = Bᵀc ≥ −eps, x_p = 1 (module doc),
+    scaled to a largest pixel of 1 and clamped to [0, 1]; (m, d) with m ≤ n_lp (an infeasible or
+    failed LP gives no candidate). eps allows what the floor of W₁'s spectrum adds to the span;
+    spread: log-normal spread of the random weights w (0: min Σx, the same LP for each pixel)."""
+    V = B.detach().double().cpu().numpy().T  # (d, k)
+    d, k = V.shape
+    if n_lp < 1:
+        raise ValueError(f"n_lp must be at least 1, got {n_lp}")
+    rng = np.random.default_rng(seed)
+    # pixels the span reaches at all (a constant-zero border pixel cannot be set to 1)
+    active = np.flatnonzero(np.abs(V).max(1) > 1e-3 * np.abs(V).max())
+    out = []
+    for _ in tqdm(range(n_lp), desc="row-space LPs", disable=not progress, leave=False):
+        p = rng.choice(active)
+        w = np.exp(spread * rng.standard_normal(d))
+        res = linprog(c=V.T @ w, A_ub=-V, b_ub=np.full(d, eps), A_eq=V[p:p + 1], b_eq=[1.0],
+                      bounds=[(None, None)] * k, method="highs")
+        if res.status == 0:
+            x = V @ res.x
+            out.append(np.clip(x / x.max(), 0.0, 1.0))
+    return torch.from_numpy(np.array(out).reshape(-1, d)).float()
+
+
+def distinct(x: torch.Tensor, score: torch.Tensor, same: float = 0.95):
+    """Greedy de-duplication: in order of score, keep a candidate and drop every later one whose
+    cosine with it exceeds `same`. Returns (indices kept, in score order; how many each stood for)."""
+    f = x.flatten(1).double()
+    f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    cos = f @ f.T
+    taken = torch.zeros(len(x), dtype=torch.bool)
+    keep, count = [], []
+    for i in score.argsort(descending=True).tolist():
+        if taken[i]:
+            continue
+        group = (cos[i] > same) & ~taken
+        taken |= group
+        keep.append(i)
+        count.append(int(group.sum()))
+    return torch.tensor(keep, dtype=torch.long), torch.tensor(count, dtype=torch.long)
+
+
+@torch.no_grad()
+def recover(model: nn.Module, shape: tuple[int, ...], n_lp: int = 1500, m: int | None = None,
+            eps: float = 1e-3, ratio: float = 10.0, seed: int = 0, progress: bool = False) -> dict:
+    """The row-space reconstruction of an MLP classifier (model.net[0] its first Linear layer).
+
+    k = kkt.gap_rank of W₁'s spectrum (the number of training images it shows; a ValueError if
+    the spectrum has no gap of `ratio`), `sparse_vectors` in those k directions, de-duplicated,
+    labelled by the classifier and kept in order of its confidence: m of them (default k).
+    Returns {"x": (m, *shape), "y", "confidence", "k", "n_candidates", "n_distinct"}.
+    """
+    W1 = model.net[0].weight
+    B, rel = seen_directions(W1, rtol=0.0)
+    k = gap_rank(rel, ratio)
+    if k is None:
+        raise ValueError(f"W₁'s spectrum has no gap of {ratio}× (largest "
+                         f"{float((rel[:-1] / rel[1:]).max()):.1f}×): its row space does not show "
+                         "the training images apart from the initialization's floor")
+    cand = sparse_vectors(B[:k], n_lp, eps=eps, seed=seed, progress=progress)
+    if not len(cand):
+        raise ValueError(f"none of the {n_lp} row-space LPs was feasible (eps = {eps})")
+    was = model.training
+    model.eval()
+    logits = model(cand.view(-1, *shape).to(W1.device)).cpu()
+    model.train(was)
+    conf, y = torch.softmax(logits.double(), 1).max(1)
+    keep, _ = distinct(cand, conf)
+    n_distinct = len(keep)
+    keep = keep[:m or k]
+    return {"x": cand[keep].view(-1, *shape), "y": y[keep], "confidence": conf[keep].float(),
+            "k": k, "n_candidates": len(cand), "n_distinct": n_distinct}

@@ -1,0 +1,78 @@
+"""The row-space reconstruction: sparse non-negative vectors of W₁'s row space (baselines.rowspace)."""
+
+import pytest
+import torch
+from torch import nn
+
+from gbc_teach.baselines.rowspace import distinct, recover, sparse_vectors
+
+
+class MLP(nn.Module):
+    def __init__(self, W1: torch.Tensor, n_classes: int = 3):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(W1.shape[1], W1.shape[0]), nn.Softplus(),
+                                 nn.Linear(W1.shape[0], n_classes))
+        with torch.no_grad():
+            self.net[0].weight.copy_(W1)
+
+    def forward(self, x):
+        return self.net(x.flatten(1))
+
+
+def sparse_images(n: int = 6, d: int = 144, on: int = 20, seed: int = 0) -> torch.Tensor:
+    """n non-negative 'images' of d pixels, each with `on` random pixels in [0.3, 1], the rest 0."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.zeros(n, d)
+    for i in range(n):
+        idx = torch.randperm(d, generator=g)[:on]
+        X[i, idx] = 0.3 + 0.7 * torch.rand(on, generator=g)
+    return X
+
+
+def row_space_net(X: torch.Tensor, floor: float = 1e-7, seed: int = 0) -> MLP:
+    """A first layer Σ_i δ_i x_iᵀ (random δ_i) plus a random floor `floor` as strong."""
+    g = torch.Generator().manual_seed(seed)
+    W1 = torch.randn(32, len(X), generator=g) @ X
+    W1 = W1 + floor * W1.norm() * torch.randn(32, X.shape[1], generator=g) / 32
+    return MLP(W1)
+
+
+def best_cosine(found: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """For each image of X, the largest cosine with any found vector."""
+    a = found.flatten(1) / found.flatten(1).norm(dim=1, keepdim=True)
+    b = X / X.norm(dim=1, keepdim=True)
+    return (b @ a.T).max(1).values
+
+
+def test_the_sparsest_vectors_of_the_span_are_the_images():
+    """In the span of six sparse non-negative images, the LPs return the images themselves, and
+    random positive mixtures of them (dense combinations) never."""
+    X = sparse_images()
+    B = torch.linalg.svd(X.double(), full_matrices=False)[2]  # an orthonormal basis of the span
+    cand = sparse_vectors(B, n_lp=60, seed=0)
+    assert len(cand) == 60 and cand.min() >= 0 and cand.max() <= 1
+    assert best_cosine(cand, X).min() > 0.999  # every image found
+    # every candidate is one of the images, not a blend of two
+    assert best_cosine(X, cand).min() > 0.999
+
+
+def test_recover_reads_the_number_of_images_off_the_gap_and_returns_them():
+    X = sparse_images(n=5, seed=1)
+    out = recover(row_space_net(X), shape=(144,), n_lp=60, seed=0)
+    assert out["k"] == 5  # the gap: five values, then the floor 1e-7
+    assert out["x"].shape == (5, 144) and out["n_distinct"] == 5
+    assert best_cosine(out["x"], X).min() > 0.999
+    # kept in order of the classifier's confidence
+    assert (out["confidence"][:-1] >= out["confidence"][1:]).all()
+
+
+def test_recover_refuses_a_first_layer_without_a_gap():
+    g = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match="no gap of 10"):
+        recover(MLP(torch.randn(32, 144, generator=g)), shape=(144,), n_lp=5)
+
+
+def test_distinct_keeps_one_of_each_group_by_score():
+    x = torch.tensor([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0]])
+    keep, count = distinct(x, torch.tensor([0.1, 0.9, 0.5]))
+    assert keep.tolist() == [1, 2] and count.tolist() == [2, 1]
