@@ -2,7 +2,7 @@
 # jupyter:
 #   gbc_teach:
 #     fast_minutes: 1
-#     full_minutes: 6
+#     full_minutes: 3
 #     needs_gpu: false
 #   jupytext:
 #     notebook_metadata_filter: gbc_teach,-jupytext.text_representation.jupytext_version
@@ -35,7 +35,7 @@
 # the initialization plus a combination of the training images; at a weight-decay stationary point,
 # whatever optimizer reached it, the first term is gone
 # ($\mathrm{wd}\,W_1 = -\tfrac1n\sum_i \delta_i x_i^\top$). But the images are
-# only *seen* along the directions where $W_1$ is large. If the $\delta_i$ of different images are
+# only seen *strongly* along the directions where $W_1$ is large. If the $\delta_i$ of different images are
 # nearly parallel combinations of the C output gradients, as in a net that is close to linear on
 # its data, $W_1$ has at most about C strong directions, however many images there are.
 #
@@ -52,6 +52,7 @@
 
 # %% tags=["parameters"]
 import os
+import time
 
 FAST = os.environ.get("GBC_FAST") == "1"
 SEED = 0
@@ -61,8 +62,9 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
+from gbc_teach.baselines import rowspace
 from gbc_teach.baselines.particles import Particles
-from gbc_teach.evaluation.images import recovery
+from gbc_teach.evaluation.images import nearest_same_class, recovery
 from gbc_teach.experiments import image_nets, mnist
 from gbc_teach.experiments.mnist_config import MnistConfig
 from gbc_teach.gbc import train_generator
@@ -108,8 +110,10 @@ assert same  # one set of ten images for all three
 # ## 2. The spectrum of the first layer
 #
 # One line a classifier: the singular values of $W_1$ divided by the largest, on a log scale. The
-# dashed line is the threshold $10^{-3}$ below which a direction counts as unseen; the dotted line
-# marks the number of training images.
+# dashed line is the threshold $10^{-3}$ below which we call a direction weak; the dotted line
+# marks the number of training images. The last two columns of the table count the directions
+# above the spectrum's floor instead (`kkt.gap_rank`: the last place where one singular value is
+# ten times the next), weak ones included; §5 comes back to them.
 
 # %%
 n = len(runs[WD10]["y"])
@@ -126,12 +130,15 @@ ax.set_title("What the first layer responds to")
 plt.show()
 
 rows = ["| classifier | KKT residual (pairs) | directions above 10⁻³ | strong (σ/σ₁ > 0.1) "
-        "| image share outside (mean / max) |", "|---|---|---|---|---|"]
+        "| image share outside (mean / max) | above the floor (gap) | share outside those |",
+        "|---|---|---|---|---|---|---|"]
 for name, r in runs.items():
     v = r["view"]
     strong = sum(s > 0.1 for s in v["singular_values"])
+    gap = ("—", "—") if v["gap_rank"] is None else (
+        v["gap_rank"], f"{v['outside_gap_mean']:.3f} / {v['outside_gap_max']:.3f}")
     rows.append(f"| {name} | {r['kkt']:.3f} | {v['rank']} | {strong} | "
-                f"{v['outside_mean']:.3f} / {v['outside_max']:.3f} |")
+                f"{v['outside_mean']:.3f} / {v['outside_max']:.3f} | {gap[0]} | {gap[1]} |")
 display(Markdown("\n".join(rows)))
 
 # %%
@@ -242,8 +249,114 @@ assert on_kink > 0, on_kink  # some units on their kinks; measured 5.7% (full), 
 # let particles started on the training images stay there, and it raised the recovery share at 20
 # training images; the profile uses it (`surrogate_a = 20`, as Haim et al. do).
 #
+# ## 5. The weak directions: the training set as the sparsest vectors of the row space
+#
+# The strong directions are not all the first layer holds. At a weight-decay stationary point
+# $\mathrm{wd}\,W_1 = -\tfrac1n\sum_i \delta_i x_i^\top$: every row lies in the span of the $n$
+# training images, and while the $\delta_i$ are independent the row space *is* that span. So
+# $W_1$'s spectrum should show $n$ values, strong or weak, then a floor (what is left of the
+# initialization). Look at a classifier of **50** images, the recovery profile's rule, where GBC
+# and the particles no longer find the images (notebook 05b §6).
+
+# %%
+# the full-size classifier in both modes (half a minute): the fast profile's short training leaves
+# the initialization's floor too high to show the gap; fast mode runs fewer LPs
+cfg50 = MnistConfig.recovery(n_per_class=5, rowspace_lps=300 if FAST else 1500)
+d50 = mnist.mnist_data(SEED, cfg50)
+X50, y50 = d50["imgs"]["train"], d50["labs"]["train"]
+torch.manual_seed(SEED)
+model50, lam50, _ = image_nets.train_mnist_classifier(X50, y50, d50["cfg"], 10)
+v50 = first_layer_view(model50.net[0].weight, X50)
+fig, ax = plt.subplots(figsize=(6.5, 3.2))
+sv = v50["singular_values"]
+ax.semilogy(range(1, len(sv) + 1), sv, "o-", ms=3)
+ax.axvline(len(X50) + 0.5, ls=":", c="k", lw=1)
+ax.axhline(1e-3, ls="--", c="gray", lw=1)
+ax.set_xlabel("index of the singular value")
+ax.set_ylabel("σ_k / σ_1 of W₁")
+ax.set_title(f"W₁ of a classifier of {len(X50)} images")
+plt.show()
+print(f"directions above 10⁻³: {v50['rank']} (images outside them: {v50['outside_mean']:.3f} "
+      f"of their norm); above the floor: {v50['gap_rank']} (outside: {v50['outside_gap_mean']:.4f}, "
+      f"largest {v50['outside_gap_max']:.4f})")
+
+# %%
+assert v50["gap_rank"] == len(X50)  # the spectrum counts the training images
+assert v50["outside_gap_max"] < 0.02  # and holds each of them (measured 0.004 full)
+
+# %% [markdown]
+# The gap sits at exactly the number of training images, and the span of those directions holds
+# every image to a fraction of a percent, even though most of the directions are weaker than
+# $10^{-3}$. The classifier does respond to them, weakly; nothing of the images is lost.
+#
+# Which vectors of that span are the training images? Any combination of them lies in it too. But a
+# digit is mostly black: hundreds of its 784 pixels are exactly 0, while a generic vector of an
+# $n$-dimensional subspace has at most $n - 1$ zeros, and a mixture of two digits is zero only where
+# both are. The training images are the **sparsest non-negative vectors of the span**, and a linear
+# program finds such vectors: with $B$ the basis of the span,
+# $$\min_c\; w^\top x \quad\text{s.t.}\quad x = B^\top c \ge -\varepsilon,\quad x_p = 1,$$
+# one LP for each random pixel $p$ and random positive weights $w$ (`baselines.rowspace`; $\varepsilon$
+# allows for the floor). Different LPs land on different vertices: training images, and some blends.
+# The classifier labels each candidate and we keep the $n$ it reads most surely (after merging
+# repeats): it was trained to be sure of its training images.
+
+# %%
+t0 = time.perf_counter()
+rs = rowspace.recover(model50, (1, 28, 28), n_lp=cfg50.rowspace_lps, seed=SEED)
+t_lp = time.perf_counter() - t0
+ref_x, ref_y = d50["imgs"]["pool_b"], d50["labs"]["pool_b"]
+rec_rs = recovery(X50, y50, rs["x"], rs["y"], ref_x, ref_y, metric="ssim")
+torch.manual_seed(SEED)  # the particles of §3 on the same classifier, for contrast
+P = Particles(10, len(X50), seed=SEED, labels=y50)
+obj = image_nets.gbc_objective(model50, lam50, cfg50, 10)
+train_generator(P, obj, steps=STEPS, batch=len(X50), lr=cfg50.particle_lr,
+                lr_final=cfg50.gen_lr_final, seed=SEED, progress=False)
+rec_p = recovery(X50, y50, *P.sample(), ref_x, ref_y, metric="ssim")
+print(f"{rs['n_candidates']} LPs in {t_lp:.0f} s, {rs['n_distinct']} distinct candidates, "
+      f"{len(rs['x'])} kept")
+print(f"SSIM recovery share: row space {rec_rs['share']:.2f} (mean best SSIM {rec_rs['mean']:.3f}); "
+      f"particles {rec_p['share']:.2f} ({rec_p['mean']:.3f}); fresh digits {rec_rs['ref_mean']:.3f}")
+
+# %%
+order = torch.argsort(y50, stable=True)[::5][:10]  # one training image of each digit
+best = nearest_same_class(X50, y50, order, rs["x"], rs["y"])
+fig, axes = plt.subplots(2, 10, figsize=(9, 2.1))
+for j, i in enumerate(order.tolist()):
+    axes[0, j].imshow(X50[i, 0], cmap="gray", vmin=0, vmax=1)
+    if i in best:
+        axes[1, j].imshow(rs["x"][best[i][0], 0], cmap="gray", vmin=0, vmax=1)
+        axes[1, j].set_title(f"SSIM {best[i][1]:.2f}", fontsize=7)
+    for a in axes[:, j]:
+        a.set_xticks([])
+        a.set_yticks([])
+axes[0, 0].set_ylabel("training", fontsize=8)
+axes[1, 0].set_ylabel("row space", fontsize=8)
+plt.show()
+
+# %%
+if not FAST:  # full sizes: the LPs give most of the 50 images back, the particles almost none
+    assert rec_rs["share"] >= 0.6 and rec_rs["share"] > rec_p["share"] + 0.3
+display(Markdown(
+    f"From the first layer alone, {rec_rs['share']:.0%} of the {len(X50)} training images come "
+    f"back closer than any fresh digit of their class (particles on the same classifier: "
+    f"{rec_p['share']:.0%}). The information was there; the stationarity search of GBC and the "
+    f"particles does not find it from a black start, and what singles the images out here is "
+    f"not the KKT conditions but sparsity, a prior about digits."))
+
+# %% [markdown]
+# Two limits. The weak directions must stand above the floor: weight decay shrinks what is left of
+# the initialization, but training on toward an exact stationary point shrinks the weak directions
+# too (where the δ_i of different images are nearly dependent, the exact $W_1$ has fewer directions
+# than images), and with more images the two meet: the map of notebook 05b shows where the
+# `rowspace` row stops. And the LP needs images that are sparse in the pixel basis: dark digits on
+# black, not photographs.
+#
 # ## What to take away
 #
+# * The first layer's weak directions count too: at 50 images the spectrum shows exactly 50
+#   directions above its floor, their span holds every image, and a linear program recovers most
+#   of them as the sparsest non-negative vectors of it (`baselines.rowspace`, the `rowspace` row
+#   of `gbc-teach mnist` and of the map), where the stationarity search recovers almost none.
 # * A classifier can only give back what its first layer sees. The lens costs one SVD:
 #   `kkt.first_layer_view`, recorded by `gbc-teach mnist` and `gbc-teach recovery-map` as
 #   `classifier.first_layer` in metrics.json.

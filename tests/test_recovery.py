@@ -283,7 +283,14 @@ def test_map_markdown_shows_what_the_first_layer_sees():
            "kkt_residual_pairs": 0.004}
     res = {"rows": [{"n_train": 10, "classifier": {**clf, "first_layer": {
         "rank": 10, "outside_mean": 0.0}}, "gbc": row},
-        {"n_train": 20, "classifier": clf, "gbc": row}]}  # a point cached before the lens
+        {"n_train": 20, "classifier": clf, "gbc": row},  # a point cached before the lens
+        {"n_train": 50, "classifier": {**clf, "first_layer": {
+            "rank": 23, "outside_mean": 0.41, "gap_rank": 50, "outside_gap_mean": 0.0014}},
+         "gbc": row},
+        {"n_train": 100, "classifier": {**clf, "first_layer": {
+            "rank": 29, "outside_mean": 0.46, "gap_rank": None, "outside_gap_mean": None}},
+         "gbc": row}]}
     lines = recovery.map_markdown(res).splitlines()
     assert "W₁ sees" in lines[0] and lines[0].count("|") == lines[1].count("|")
     assert "| 10 (0.000) |" in lines[2] and "| — |" in lines[3]
+    assert "| 23 (0.410); 50 (0.001) |" in lines[4] and "| 29 (0.460); no gap |" in lines[5]

@@ -91,9 +91,9 @@ def recovery_map(ns=(1, 2, 5, 10), seed: int = 0, cfg=None, data_dir=None,
 
 def map_markdown(result: dict) -> str:
     """One line a training-set size: the classifier's residuals, then each method's shares."""
-    head = ("| n | test acc. | ‖∇L+wd·θ‖/‖wd·θ‖ | KKT per image | KKT pairs | W₁ sees: dirs "
-            "(outside) | method | SSIM share | L2 share | mean SSIM (real pool) | eval. | eval. 2 "
-            "| TSTR |")
+    head = ("| n | test acc. | ‖∇L+wd·θ‖/‖wd·θ‖ | KKT per image | KKT pairs | W₁ sees: dirs > 10⁻³ "
+            "(outside); above the floor (outside) | method | SSIM share | L2 share "
+            "| mean SSIM (real pool) | eval. | eval. 2 | TSTR |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def f(v, d=3):
@@ -103,6 +103,9 @@ def map_markdown(result: dict) -> str:
         c = r["classifier"]
         fl = c.get("first_layer")  # W₁'s directions above 1e-3, the images' mean share outside
         sees = "—" if not fl else f"{fl['rank']} ({fl['outside_mean']:.3f})"
+        if fl and "gap_rank" in fl:  # and above the spectrum's floor (kkt.gap_rank)
+            sees += ("; no gap" if fl["gap_rank"] is None else
+                     f"; {fl['gap_rank']} ({fl['outside_gap_mean']:.3f})")
         pairs = c.get("kkt_residual_pairs")  # rules without weight decay: the fit run_mnist made
         if pairs is None and "pairs" in str(c.get("kkt_mode")):
             pairs = c.get("kkt_residual")
