@@ -123,6 +123,22 @@ def test_recovery_calibration(digits, metric):
     assert shuffled["share"] < 0.2
 
 
+@pytest.mark.parametrize("metric", ["ssim", "l2"])
+def test_recovery_with_a_class_missing_keeps_a_finite_mean(digits, metric):
+    """Candidates of classes 0–8 only: the 9s lose, are counted as missing and stay out of the
+    mean (no -inf / inf in metrics.json)."""
+    x, y = digits
+    tr = np.flatnonzero(y < 10)[:200]
+    have = tr[y[tr] != 9]
+    r = recovery(x[tr], y[tr], x[have], y[have], x[tr], y[tr], metric=metric)
+    nines = int((y[tr] == 9).sum())
+    assert nines > 0 and r["missing"] == nines
+    assert np.isfinite(r["mean"])
+    assert r["share"] == 0.0  # the rest tie with the reference (the same images): ties lose
+    none = recovery(x[tr], y[tr], x[tr][:0], y[tr][:0], x[tr], y[tr], metric=metric)
+    assert none["mean"] is None and none["missing"] == len(tr)
+
+
 def test_recovery_noise_hurts_ssim_more_than_l2(digits):
     # docs/method.md §8: noisy copies of the training images win far more often by L2 than by SSIM
     x, y = digits

@@ -110,7 +110,9 @@ def recovery(train_imgs, train_labels, cand_imgs, cand_labels, ref_imgs, ref_lab
     """Share of training images whose best same-class candidate beats their best reference image.
 
     For ssim higher wins, for l2 lower wins; ties go to the reference. `mean` is the mean best
-    candidate SSIM (or distance), `ref_mean` the same for the reference pool.
+    candidate SSIM (or distance), `ref_mean` the same for the reference pool; a training image
+    whose class has no candidate loses its contest and is left out of the mean (`missing` counts
+    them; the mean is None when every class is missing).
     """
     if metric not in ("ssim", "l2"):
         raise ValueError(f"metric must be 'ssim' or 'l2', got {metric!r}")
@@ -134,8 +136,11 @@ def recovery(train_imgs, train_labels, cand_imgs, cand_labels, ref_imgs, ref_lab
         cand_best[it] = best(C, it, np.flatnonzero(yc == c))
         ref_best[it] = best(R, it, np.flatnonzero(yr == c))
     wins = cand_best > ref_best if higher else cand_best < ref_best
-    return {"share": float(wins.mean()), "mean": float(cand_best.mean()),
-            "ref_mean": float(ref_best.mean()), "n": int(len(T)), "metric": metric}
+    found = np.isfinite(cand_best)
+    return {"share": float(wins.mean()),
+            "mean": float(cand_best[found].mean()) if found.any() else None,
+            "ref_mean": float(ref_best.mean()), "n": int(len(T)), "metric": metric,
+            "missing": int((~found).sum())}
 
 
 def _nonnegative(ev: np.ndarray) -> np.ndarray:
