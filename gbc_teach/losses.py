@@ -135,8 +135,10 @@ class GBCObjective(nn.Module):
 
     def sample_weights(self, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
         """Sample i's weight in p: class_weight[y_i]·w_i (w: the generator's code weights, or 1);
-        attribute labels (N, A) have no class weights."""
-        c = self.class_weights()[y] if y.dim() == 1 else torch.ones(len(y), device=y.device)
+        attribute labels (N, A) have no class weights. A one-logit binary classifier's labels
+        y ∈ {−1, +1} index the weights of its two classes as 0 and 1 (clamped, no host sync)."""
+        c = (self.class_weights()[y.clamp_min(0)] if y.dim() == 1
+             else torch.ones(len(y), device=y.device))
         return c * (1 if w is None else w)
 
     def _apply(self, fn, *args, **kwargs):

@@ -208,7 +208,9 @@ def train_weight_decay(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: f
     residual is ≤ tol. Near the stationary point the residual wanders (the loss falls, its
     gradient need not), so the model ends on the L-BFGS iterate of lowest logged residual.
     Returns a history: step, loss, train_acc, residual and the seconds since the start (the
-    L-BFGS phase is logged per `log_every` iterations after the Adam steps).
+    L-BFGS phase is logged after each chunk of `log_every` iterations asked for; its steps count
+    the iterations that ran, which can be fewer: a chunk ends early where its evaluation budget
+    runs out).
     """
     check_labelled(X, y)
     model.train()
@@ -244,21 +246,28 @@ def train_weight_decay(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: f
         loss.backward()
         return loss
 
-    done = 0
+    asked = ran = 0  # iterations asked for (chunks of `chunk`) and iterations L-BFGS really ran
     best = (math.inf, None)  # (residual, state): the most stationary iterate logged
     bar = tqdm(total=lbfgs_iters, desc="classifier (L-BFGS)", disable=not progress, leave=False)
-    while done < lbfgs_iters:
+    while asked < lbfgs_iters:
+        before = lbfgs.state[params[0]].get("n_iter", 0)
         lbfgs.step(closure)
-        done += chunk
+        asked += chunk
         bar.update(chunk)
-        r = log(adam_steps + done)
+        # a chunk ends early where its evaluation budget (1.25 × chunk, line searches included)
+        # or its tolerances run out: the history logs the iterations that ran
+        now = lbfgs.state[params[0]]["n_iter"] - before
+        if now == 0:  # converged to the tolerances: nothing moves any more
+            break
+        ran += now
+        r = log(adam_steps + ran)
         if r < best[0]:
             best = (r, copy.deepcopy(model.state_dict()))
         if r <= tol:
             break
-    if done == 0:  # no L-BFGS phase: log where Adam stopped
+    if ran == 0:  # no L-BFGS phase: log where Adam stopped
         log(adam_steps)
     elif hist["residual"][-1] > best[0]:  # the residual wanders near the stationary point:
         model.load_state_dict(best[1])  # end on its lowest, logged again as the last step
-        log(adam_steps + done)
+        log(adam_steps + ran)
     return hist

@@ -189,3 +189,16 @@ def test_pi_theta_moves_with_the_objective():
     x = torch.randn(5, 2, dtype=torch.float64)
     out = obj(x, torch.tensor([0, 1, 2, 0, 1]))
     assert out["L_stat"].dtype == torch.float64 and torch.isfinite(out["loss"])
+
+
+def test_binary_labels_index_the_two_class_weights():
+    """Labels ±1 of a one-logit classifier weight −1 by class 0 and +1 by class 1 (−1 used to wrap
+    around to the last class)."""
+    clf = MLP(2, [4], 1, bias=False, const_feature=True)
+    obj = GBCObjective(clf, torch.ones(2, dtype=torch.bool), lam_max=0.5, n_classes=2)
+    with torch.no_grad():
+        obj.class_logits.copy_(torch.tensor([0.0, math.log(3.0)]))  # weights 0.5, 1.5
+    w = obj.sample_weights(torch.tensor([-1, 1, 1]), None)
+    assert torch.allclose(w, torch.tensor([0.5, 1.5, 1.5]))
+    ten = GBCObjective(MLP(2, [4], 3, bias=False), torch.ones(2, dtype=torch.bool), 0.5, 3)
+    assert torch.allclose(ten.sample_weights(torch.tensor([0, 2]), None), torch.ones(2))
