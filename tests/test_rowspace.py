@@ -76,3 +76,25 @@ def test_distinct_keeps_one_of_each_group_by_score():
     x = torch.tensor([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0]])
     keep, count = distinct(x, torch.tensor([0.1, 0.9, 0.5]))
     assert keep.tolist() == [1, 2] and count.tolist() == [2, 1]
+
+
+def test_deflated_lps_never_return_what_was_found():
+    """With the first three images as `away`, every LP must leave their span: none of them (and
+    no mixture of them) comes back, and the other images do."""
+    X = sparse_images(n=6, seed=2)
+    B = torch.linalg.svd(X.double(), full_matrices=False)[2]
+    cand = sparse_vectors(B, n_lp=40, seed=0, away=X[:3])
+    assert len(cand) > 0
+    assert best_cosine(cand, X[:3]).max() < 0.99  # no found image again
+    assert best_cosine(cand, X[3:]).min() > 0.999  # the three others reached
+    with pytest.raises(ValueError, match="already span"):
+        sparse_vectors(B, n_lp=2, away=X)
+
+
+def test_recover_in_rounds_keeps_k_candidates_in_confidence_order():
+    X = sparse_images(n=5, seed=1)
+    out = recover(row_space_net(X), shape=(144,), n_lp=12, rounds=3, seed=0)
+    assert out["k"] == 5 and len(out["x"]) == 5 and out["n_candidates"] > 12
+    assert (out["confidence"][:-1] >= out["confidence"][1:]).all()
+    with pytest.raises(ValueError, match="rounds"):
+        recover(row_space_net(X), shape=(144,), n_lp=5, rounds=0)

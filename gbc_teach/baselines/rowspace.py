@@ -16,7 +16,9 @@ them: with B the row space's orthonormal basis (k × d),
 
 one LP per random pixel p and random positive weights w (different LPs, different images). The
 classifier labels the candidates and ranks them by its confidence: blends of two digits, the other
-vertices the LPs find, are read less surely than the images it was trained on.
+vertices the LPs find, are read less surely than the images it was trained on. Images that no
+pixel's LP favours are reached by deflation (`rounds`): LPs whose constraint is a direction of the
+span orthogonal to what was already found.
 
 This reads θ's first layer only; GBC and the particles read the stationarity of all of θ.
 """
@@ -33,11 +35,16 @@ from ..kkt import gap_rank, seen_directions
 
 
 def sparse_vectors(B: torch.Tensor, n_lp: int, eps: float = 1e-3, spread: float = 1.0,
-                   seed: int = 0, progress: bool = False) -> torch.Tensor:
+                   seed: int = 0, away: torch.Tensor | None = None,
+                   progress: bool = False) -> torch.Tensor:
     """n_lp candidates: each the solution of min wᵀx s.t. x = Bᵀc ≥ −eps, x_p = 1 (module doc),
     scaled to a largest pixel of 1 and clamped to [0, 1]; (m, d) with m ≤ n_lp (an infeasible or
     failed LP gives no candidate). eps allows what the floor of W₁'s spectrum adds to the span;
-    spread: log-normal spread of the random weights w (0: min Σx, the same LP for each pixel)."""
+    spread: log-normal spread of the random weights w (0: min Σx, the same LP for each pixel).
+
+    away (f, d): vectors already found. Deflation: the constraint x_p = 1 becomes uᵀx = 1 for a
+    random direction u of the span orthogonal to them, which every found vector (and every mixture
+    of found vectors) fails, so each LP must reach something new."""
     V = B.detach().double().cpu().numpy().T  # (d, k)
     d, k = V.shape
     if n_lp < 1:
@@ -45,13 +52,22 @@ def sparse_vectors(B: torch.Tensor, n_lp: int, eps: float = 1e-3, spread: float 
     rng = np.random.default_rng(seed)
     # pixels the span reaches at all (a constant-zero border pixel cannot be set to 1)
     active = np.flatnonzero(np.abs(V).max(1) > 1e-3 * np.abs(V).max())
+    if away is not None:  # the span's directions orthogonal to every found vector
+        Q = np.linalg.qr(away.detach().double().cpu().numpy().reshape(-1, d).T)[0]
+        U, S, _ = np.linalg.svd(V - Q @ (Q.T @ V), full_matrices=False)
+        U = U[:, S > 1e-6]  # V has orthonormal columns: what is left has singular values ≤ 1
+        if not U.shape[1]:
+            raise ValueError("the found vectors already span the row space: nothing left to deflate")
     out = []
     for _ in tqdm(range(n_lp), desc="row-space LPs", disable=not progress, leave=False):
-        p = rng.choice(active)
+        if away is None:  # x_p = 1 at a random pixel p
+            row = V[rng.choice(active)]
+        else:  # uᵀx = 1, u ⊥ the found vectors
+            row = (U @ rng.standard_normal(U.shape[1])) @ V
         w = np.exp(spread * rng.standard_normal(d))
-        res = linprog(c=V.T @ w, A_ub=-V, b_ub=np.full(d, eps), A_eq=V[p:p + 1], b_eq=[1.0],
+        res = linprog(c=V.T @ w, A_ub=-V, b_ub=np.full(d, eps), A_eq=row[None], b_eq=[1.0],
                       bounds=[(None, None)] * k, method="highs")
-        if res.status == 0:
+        if res.status == 0 and (V @ res.x).max() > 0:
             x = V @ res.x
             out.append(np.clip(x / x.max(), 0.0, 1.0))
     return torch.from_numpy(np.array(out).reshape(-1, d)).float()
@@ -77,12 +93,15 @@ def distinct(x: torch.Tensor, score: torch.Tensor, same: float = 0.95):
 
 @torch.no_grad()
 def recover(model: nn.Module, shape: tuple[int, ...], n_lp: int = 1500, m: int | None = None,
-            eps: float = 1e-3, ratio: float = 10.0, seed: int = 0, progress: bool = False) -> dict:
+            eps: float = 1e-3, ratio: float = 10.0, rounds: int = 1, seed: int = 0,
+            progress: bool = False) -> dict:
     """The row-space reconstruction of an MLP classifier (model.net[0] its first Linear layer).
 
     k = kkt.gap_rank of W₁'s spectrum (the number of training images it shows; a ValueError if
     the spectrum has no gap of `ratio`), `sparse_vectors` in those k directions, de-duplicated,
     labelled by the classifier and kept in order of its confidence: m of them (default k).
+    rounds > 1: each further round runs n_lp // 3 deflated LPs (`sparse_vectors(away=...)`) away
+    from the more confident half of the current m, and the m are chosen again from everything.
     Returns {"x": (m, *shape), "y", "confidence", "k", "n_candidates", "n_distinct"}.
     """
     W1 = model.net[0].weight
@@ -92,16 +111,28 @@ def recover(model: nn.Module, shape: tuple[int, ...], n_lp: int = 1500, m: int |
         raise ValueError(f"W₁'s spectrum has no gap of {ratio}× (largest "
                          f"{float((rel[:-1] / rel[1:]).max()):.1f}×): its row space does not show "
                          "the training images apart from the initialization's floor")
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    was = model.training
+    model.eval()
+
+    def read(x):  # the classifier's label and confidence for each candidate
+        p = torch.softmax(model(x.view(-1, *shape).to(W1.device)).double().cpu(), 1)
+        return p.max(1)
+
     cand = sparse_vectors(B[:k], n_lp, eps=eps, seed=seed, progress=progress)
     if not len(cand):
         raise ValueError(f"none of the {n_lp} row-space LPs was feasible (eps = {eps})")
-    was = model.training
-    model.eval()
-    logits = model(cand.view(-1, *shape).to(W1.device)).cpu()
+    conf = read(cand).values
+    keep = distinct(cand, conf)[0][:m or k]
+    for r in range(1, rounds):
+        sure = keep[conf[keep] >= conf[keep].median()]  # the more confident half
+        more = sparse_vectors(B[:k], max(1, n_lp // 3), eps=eps, seed=seed + r, away=cand[sure],
+                              progress=progress)
+        cand = torch.cat([cand, more])
+        conf = read(cand).values
+        keep = distinct(cand, conf)[0][:m or k]
+    conf, y = read(cand)
     model.train(was)
-    conf, y = torch.softmax(logits.double(), 1).max(1)
-    keep, _ = distinct(cand, conf)
-    n_distinct = len(keep)
-    keep = keep[:m or k]
     return {"x": cand[keep].view(-1, *shape), "y": y[keep], "confidence": conf[keep].float(),
-            "k": k, "n_candidates": len(cand), "n_distinct": n_distinct}
+            "k": k, "n_candidates": len(cand), "n_distinct": len(distinct(cand, conf)[0])}

@@ -86,6 +86,7 @@ class MnistConfig:
     particle_mult: int = 1  # particles per training image (the count is the classifier's n)
     # > 0: the row-space reconstruction too, with this many LPs (baselines.rowspace; MLP, no BN)
     rowspace_lps: int = 0
+    rowspace_rounds: int = 1  # > 1: deflated rounds of rowspace_lps // 3 LPs each
     judges: bool = True  # a second evaluator and train-on-synthetic/test-on-real accuracy
     n_samples: int | None = None  # generated images per method (None: n_pool, as the metrics ask)
     device: str = "cpu"
