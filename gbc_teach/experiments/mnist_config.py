@@ -123,7 +123,7 @@ class MnistConfig:
                     clf_rule="weight_decay", clf_steps=2000, kkt_pairs=True, z_dim=8,
                     n_codes=1, gen_steps=3000, qmin_mode="none", alpha_mode="closed",
                     stat_form="pairs", scale_weight=0.01, class_weights=False, gauge="none",
-                    particle_steps=3000, rowspace_lps=1500)
+                    particle_steps=3000, rowspace_lps=1500, rowspace_rounds=3)
         if fast:
             base.update(n_pool=100, n_eval_images=1000, eval_epochs=2, width=64, clf_steps=200,
                         clf_lbfgs=100, hidden=128, gen_channels=16, batch=100, gen_steps=60,
