@@ -310,13 +310,15 @@ def filter_spectrum(conv: nn.Conv2d) -> list[float]:
     return (S / S[0]).tolist()
 
 
-def gap_rank(rel: torch.Tensor, ratio: float = 10.0) -> int | None:
+def gap_rank(rel: torch.Tensor, ratio: float = 4.0) -> int | None:
     """The number of directions above the spectrum's floor: the largest k with σ_k/σ_{k+1} ≥ ratio
     (rel: singular values in decreasing order). None where no gap is that large.
 
     At a weight-decay stationary point W₁'s rows lie in the span of the n training images, so
     its spectrum has at most n values above what is left of the initialization; where the floor
-    sits `ratio` below the n-th value, k = n (notebook 05c §5)."""
+    sits `ratio` below the n-th value, k = n (notebook 05c §5). Inside the floor and among the
+    data's own directions neighbouring values differ by well under 4× (measured on MNIST: at most
+    2.8× where there is no gap; 4.9–34× at the gap, depending on how far training went)."""
     r = rel.double()
     big = torch.nonzero(r[:-1] >= ratio * r[1:].clamp_min(1e-300)).flatten()
     return int(big[-1]) + 1 if len(big) else None

@@ -68,7 +68,7 @@ def test_recover_reads_the_number_of_images_off_the_gap_and_returns_them():
 
 def test_recover_refuses_a_first_layer_without_a_gap():
     g = torch.Generator().manual_seed(0)
-    with pytest.raises(ValueError, match="no gap of 10"):
+    with pytest.raises(ValueError, match="no gap of 4"):
         recover(MLP(torch.randn(32, 144, generator=g)), shape=(144,), n_lp=5)
 
 

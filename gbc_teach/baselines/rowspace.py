@@ -93,7 +93,7 @@ def distinct(x: torch.Tensor, score: torch.Tensor, same: float = 0.95):
 
 @torch.no_grad()
 def recover(model: nn.Module, shape: tuple[int, ...], n_lp: int = 1500, m: int | None = None,
-            eps: float = 1e-3, ratio: float = 10.0, rounds: int = 1, seed: int = 0,
+            eps: float = 1e-3, ratio: float = 4.0, rounds: int = 1, seed: int = 0,
             progress: bool = False) -> dict:
     """The row-space reconstruction of an MLP classifier (model.net[0] its first Linear layer).
 
