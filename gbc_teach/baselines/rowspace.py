@@ -7,7 +7,7 @@ images (docs/method.md §10):
 
 so every row of W₁ lies in span{x_1, …, x_n}, and, while the δ_i are independent, the row space
 *is* that span. Its dimension shows in the spectrum of W₁ as a gap: n singular values, then a
-floor what is left of the initialization (`kkt.gap_rank`). Inside an n-dimensional subspace of
+floor: what is left of the initialization (`kkt.gap_rank`). Inside an n-dimensional subspace of
 the d pixels a generic vector has at most n − 1 zeros; a digit on black has hundreds. So the
 training images are the sparsest non-negative vectors of the span, and a linear program finds
 them: with B the row space's orthonormal basis (k × d),
