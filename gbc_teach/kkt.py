@@ -274,20 +274,20 @@ def first_layer_view(W1: torch.Tensor, X: torch.Tensor, rtol: float = 1e-3) -> d
     there is no gap): weak directions are still seen, and they can hold what the strong miss.
     """
     Xf = X.detach().flatten(1).double().cpu()
-    B, rel = seen_directions(W1, rtol)
-    k = len(B)
-    # share outside = ‖x − BᵀBx‖ / ‖x‖
-    outside = (Xf - _onto(B, Xf)).norm(dim=1) / Xf.norm(dim=1).clamp_min(1e-12)
-    view = {"rtol": rtol, "rank": k, "singular_values": rel[:len(Xf) + 4].tolist(),
-            "outside": outside.tolist(), "outside_mean": float(outside.mean()),
-            "outside_max": float(outside.max())}
+    B_all, rel = seen_directions(W1, rtol=0.0)  # one SVD: every direction, strongest first
+    k = int((rel > rtol).sum())
+
+    def share_outside(B):  # ‖x − BᵀBx‖ / ‖x‖ for each image
+        return (Xf - _onto(B, Xf)).norm(dim=1) / Xf.norm(dim=1).clamp_min(1e-12)
+
+    outside = share_outside(B_all[:k])
     g = gap_rank(rel)
-    if g is not None:
-        Bg = seen_directions(W1, rtol=0.0)[0][:g]
-        out_g = (Xf - _onto(Bg, Xf)).norm(dim=1) / Xf.norm(dim=1).clamp_min(1e-12)
-    view.update(gap_rank=g, outside_gap_mean=float(out_g.mean()) if g else None,
-                outside_gap_max=float(out_g.max()) if g else None)
-    return view
+    out_g = share_outside(B_all[:g]) if g is not None else None
+    return {"rtol": rtol, "rank": k, "singular_values": rel[:len(Xf) + 4].tolist(),
+            "outside": outside.tolist(), "outside_mean": float(outside.mean()),
+            "outside_max": float(outside.max()), "gap_rank": g,
+            "outside_gap_mean": None if out_g is None else float(out_g.mean()),
+            "outside_gap_max": None if out_g is None else float(out_g.max())}
 
 
 def conv_operator(conv: nn.Conv2d, shape: tuple[int, int, int]) -> torch.Tensor:

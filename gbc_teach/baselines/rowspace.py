@@ -67,8 +67,8 @@ def sparse_vectors(B: torch.Tensor, n_lp: int, eps: float = 1e-3, spread: float 
         w = np.exp(spread * rng.standard_normal(d))
         res = linprog(c=V.T @ w, A_ub=-V, b_ub=np.full(d, eps), A_eq=row[None], b_eq=[1.0],
                       bounds=[(None, None)] * k, method="highs")
-        if res.status == 0 and (V @ res.x).max() > 0:
-            x = V @ res.x
+        x = V @ res.x if res.status == 0 else None
+        if x is not None and x.max() > 0:
             out.append(np.clip(x / x.max(), 0.0, 1.0))
     return torch.from_numpy(np.array(out).reshape(-1, d)).float()
 
@@ -116,23 +116,22 @@ def recover(model: nn.Module, shape: tuple[int, ...], n_lp: int = 1500, m: int |
     was = model.training
     model.eval()
 
-    def read(x):  # the classifier's label and confidence for each candidate
-        p = torch.softmax(model(x.view(-1, *shape).to(W1.device)).double().cpu(), 1)
-        return p.max(1)
+    def read(x):  # the classifier's confidence and label, then the distinct ones by confidence
+        conf, y = torch.softmax(model(x.view(-1, *shape).to(W1.device)).double().cpu(), 1).max(1)
+        return conf, y, distinct(x, conf)[0]
 
     cand = sparse_vectors(B[:k], n_lp, eps=eps, seed=seed, progress=progress)
     if not len(cand):
         raise ValueError(f"none of the {n_lp} row-space LPs was feasible (eps = {eps})")
-    conf = read(cand).values
-    keep = distinct(cand, conf)[0][:m or k]
+    conf, y, order = read(cand)
     for r in range(1, rounds):
+        keep = order[:m or k]
         sure = keep[conf[keep] >= conf[keep].median()]  # the more confident half
         more = sparse_vectors(B[:k], max(1, n_lp // 3), eps=eps, seed=seed + r, away=cand[sure],
                               progress=progress)
         cand = torch.cat([cand, more])
-        conf = read(cand).values
-        keep = distinct(cand, conf)[0][:m or k]
-    conf, y = read(cand)
+        conf, y, order = read(cand)
     model.train(was)
+    keep = order[:m or k]
     return {"x": cand[keep].view(-1, *shape), "y": y[keep], "confidence": conf[keep].float(),
-            "k": k, "n_candidates": len(cand), "n_distinct": len(distinct(cand, conf)[0])}
+            "k": k, "n_candidates": len(cand), "n_distinct": len(order)}
