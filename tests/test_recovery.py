@@ -257,6 +257,18 @@ def test_plot_recovery_map():
     assert len(fig.axes) == 2  # the residual's twin axis
 
 
+def test_plot_recovery_map_draws_a_method_missing_at_some_n():
+    """The row-space reconstruction does not run where W₁ has no gap: its line covers the
+    other points instead of vanishing."""
+    row = lambda s: {"ssim_recovery_share": s, "l2_recovery_share": s}  # noqa: E731
+    res = {"rows": [{"n_train": 10, "classifier": {}, "gbc": row(1.0), "rowspace": row(1.0)},
+                    {"n_train": 50, "classifier": {}, "gbc": row(0.0), "rowspace": row(0.9)},
+                    {"n_train": 100, "classifier": {}, "gbc": row(0.0)}]}
+    ax = plot_recovery_map(res).axes[0]
+    drawn = {line.get_label(): list(line.get_xdata()) for line in ax.lines}
+    assert drawn["rowspace (SSIM)"] == [10, 50] and drawn["gbc (SSIM)"] == [10, 50, 100]
+
+
 def test_haim_profile_small_first_layer_sees_every_image(no_mnist):
     """--profile haim: plain GD from a 10⁴× smaller first layer, no weight decay. Its W₁ then
     holds every training image: each one lies in W₁'s strong row space."""

@@ -68,10 +68,12 @@ def plot_recovery_map(result: dict, ax=None):
     fig, ax = (plt.subplots(figsize=(6.5, 3.8)) if ax is None else (ax.figure, ax))
     n = [r["n_train"] for r in result["rows"]]
     for method, color in (("gbc", "C0"), ("particles", "C1"), ("rowspace", "C2")):
-        if all(method in r for r in result["rows"]):
-            ax.plot(n, [r[method]["ssim_recovery_share"] for r in result["rows"]], "o-",
+        rows = [r for r in result["rows"] if method in r]  # rowspace: only where W₁ has a gap
+        if rows:
+            nm = [r["n_train"] for r in rows]
+            ax.plot(nm, [r[method]["ssim_recovery_share"] for r in rows], "o-",
                     color=color, label=f"{method} (SSIM)")
-            ax.plot(n, [r[method]["l2_recovery_share"] for r in result["rows"]], "s--",
+            ax.plot(nm, [r[method]["l2_recovery_share"] for r in rows], "s--",
                     color=color, alpha=0.6, label=f"{method} (L2)")
     ax.axhline(0.5, color="gray", lw=0.8, ls=":", label="fresh real digits ≈ 0.5")
     ax.set_xscale("log")
