@@ -93,7 +93,7 @@ def main(argv=None) -> int:
              "particles_pairs": step_cost(model, lambda: Particles(10, len(y)), objective("pairs"))}
     t0 = time.perf_counter()
     try:  # the row-space reconstruction: LPs, no generator steps
-        rowspace.recover(model, (1, 28, 28), n_lp=cfg.rowspace_lps, rounds=cfg.rowspace_rounds)
+        rowspace.recover(model, (1, 28, 28), **cfg.rowspace_options())
         t_rs = time.perf_counter() - t0
     except ValueError:  # no gap in W₁'s spectrum: nothing to time
         t_rs = None
@@ -119,7 +119,8 @@ def main(argv=None) -> int:
     print("  seconds to residual " + ", ".join(f"≤ {k}: {v}" for k, v in c["seconds_to_residual"].items()))
     print("one training step (batch 200): " + ", ".join(f"{k} {v * 1e3:.1f} ms"
                                                         for k, v in out["step_seconds"].items()))
-    print(f"row-space reconstruction ({cfg.rowspace_lps} LPs, {cfg.rowspace_rounds} rounds): "
+    print(f"row-space reconstruction ({cfg.rowspace_lps} LPs, {cfg.rowspace_rounds} rounds, "
+          f"{cfg.rowspace_reweight} re-weightings): "
           + ("no gap in W₁'s spectrum" if t_rs is None else f"{out['rowspace_seconds']} s"))
     print("ratios measured in this run: " + ", ".join(f"{k} {v}" for k, v in out["ratios"].items()))
     return 0

@@ -29,6 +29,24 @@ def sparse_images(n: int = 6, d: int = 144, on: int = 20, seed: int = 0) -> torc
     return X
 
 
+def stroke_images(n: int, side: int = 16, strokes: int = 4, seed: int = 0) -> torch.Tensor:
+    """n 'digits' of side² pixels, each the union of `strokes` random anti-aliased line segments:
+    like handwriting, their lit pixels overlap much more than random sparse pixels do."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(side).float(), torch.arange(side).float(), indexing="ij")
+    t = torch.linspace(0, 1, 50)
+    X = torch.zeros(n, side * side)
+    for i in range(n):
+        img = torch.zeros(side, side)
+        for _ in range(strokes):
+            a, b = (torch.rand(2, 2, generator=g) * (side - 4) + 2).unbind(0)
+            px, py = a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])
+            dist = ((xx[..., None] - px) ** 2 + (yy[..., None] - py) ** 2).sqrt().min(-1).values
+            img = torch.maximum(img, (1.5 - dist).clamp(0, 1))
+        X[i] = img.flatten()
+    return X
+
+
 def row_space_net(X: torch.Tensor, floor: float = 1e-7, seed: int = 0) -> MLP:
     """A first layer Σ_i δ_i x_iᵀ (random δ_i) plus a random floor `floor` as strong."""
     g = torch.Generator().manual_seed(seed)
@@ -98,3 +116,18 @@ def test_recover_in_rounds_keeps_k_candidates_in_confidence_order():
     assert (out["confidence"][:-1] >= out["confidence"][1:]).all()
     with pytest.raises(ValueError, match="rounds"):
         recover(row_space_net(X), shape=(144,), n_lp=5, rounds=0)
+
+
+def test_reweighted_lps_find_more_of_overlapping_images():
+    """Forty stroke images in a 40-dimensional span: a weighted pixel sum is a poor stand-in for
+    sparsity there, and most plain LPs end on blends; re-solving each LP with weights
+    1/(x̂ + δ) from its own answer lands on the images themselves far more often."""
+    X = stroke_images(40)
+    B = torch.linalg.svd(X.double(), full_matrices=False)[2]
+    plain = sparse_vectors(B, n_lp=60, seed=0)
+    again = sparse_vectors(B, n_lp=60, seed=0, reweight=2)
+    found = lambda c: int((best_cosine(c, X) > 0.99).sum())  # images with a candidate on them
+    images = lambda c: float((best_cosine(X, c) > 0.99).float().mean())  # candidates that are images
+    assert again.min() >= 0 and again.max() <= 1
+    assert found(again) >= found(plain) + 5  # measured 11 against 3
+    assert images(again) > images(plain) + 0.1  # measured 0.22 against 0.05

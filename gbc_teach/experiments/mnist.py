@@ -258,8 +258,8 @@ def run_mnist(seed: int = 0, cfg: MnistConfig | None = None, progress: bool = Fa
 def row_space_run(model, cfg: MnistConfig, seed: int, progress: bool) -> dict:
     """baselines.rowspace.recover on the classifier, as one more method's run."""
     t1 = time.perf_counter()
-    rs = rowspace.recover(model, (1, 28, 28), n_lp=cfg.rowspace_lps, rounds=cfg.rowspace_rounds,
-                          seed=seed, progress=progress)
+    rs = rowspace.recover(model, (1, 28, 28), **cfg.rowspace_options(), seed=seed,
+                          progress=progress)
     return {"G": None, "x": rs["x"], "y": rs["y"], "hist": {}, "seconds": time.perf_counter() - t1,
             "info": {"rowspace": {k: rs[k] for k in ("k", "n_candidates", "n_distinct")}}}
 

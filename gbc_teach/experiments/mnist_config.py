@@ -87,10 +87,16 @@ class MnistConfig:
     # > 0: the row-space reconstruction too, with this many LPs (baselines.rowspace; MLP, no BN)
     rowspace_lps: int = 0
     rowspace_rounds: int = 1  # > 1: deflated rounds of rowspace_lps // 3 LPs each
+    rowspace_reweight: int = 0  # reweighted-ℓ1 re-solves of each LP (sparser answers)
     judges: bool = True  # a second evaluator and train-on-synthetic/test-on-real accuracy
     n_samples: int | None = None  # generated images per method (None: n_pool, as the metrics ask)
     device: str = "cpu"
     threads: int = 1  # CPU threads; 2 threads on a busy 2-core machine run 4× slower than 1
+
+    def rowspace_options(self) -> dict:
+        """The keyword arguments of `baselines.rowspace.recover` this configuration asks for."""
+        return dict(n_lp=self.rowspace_lps, rounds=self.rowspace_rounds,
+                    reweight=self.rowspace_reweight)
 
     @property
     def n_classes(self) -> int:
@@ -123,7 +129,8 @@ class MnistConfig:
                     clf_rule="weight_decay", clf_steps=2000, kkt_pairs=True, z_dim=8,
                     n_codes=1, gen_steps=3000, qmin_mode="none", alpha_mode="closed",
                     stat_form="pairs", scale_weight=0.01, class_weights=False, gauge="none",
-                    particle_steps=3000, rowspace_lps=1500, rowspace_rounds=3)
+                    particle_steps=3000, rowspace_lps=500, rowspace_rounds=3,
+                    rowspace_reweight=2)
         if fast:
             base.update(n_pool=100, n_eval_images=1000, eval_epochs=2, width=64, clf_steps=200,
                         clf_lbfgs=100, hidden=128, gen_channels=16, batch=100, gen_steps=60,
