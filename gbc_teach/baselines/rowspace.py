@@ -18,8 +18,9 @@ one LP per random pixel p and random positive weights w (different LPs, differen
 solved again `reweight` times with w_q = 1/(x̂_q + δ) from its own answer x̂ (reweighted ℓ1: the
 weighted sum then counts lit pixels more nearly, and the answer moves from a blend toward the
 sparsest vertex near it; 50 MNIST images, seeds 0–2: SSIM share 0.91 against 0.87, at a third of
-the LPs for the same time). The classifier labels the candidates and ranks them by its confidence: blends of two digits, the other
-vertices the LPs find, are read less surely than the images it was trained on. Images that no
+the LPs for the same time). The classifier labels the candidates and ranks them by its
+confidence: blends of two digits, the other vertices the LPs find, are read less surely than the
+images it was trained on. Images that no
 pixel's LP favours are reached by deflation (`rounds`): LPs whose constraint is a direction of the
 span orthogonal to what was already found.
 
