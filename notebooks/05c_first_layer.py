@@ -64,7 +64,7 @@ from IPython.display import Markdown, display
 
 from gbc_teach.baselines import rowspace
 from gbc_teach.baselines.particles import Particles
-from gbc_teach.evaluation.images import nearest_same_class, recovery, ssim_matrix
+from gbc_teach.evaluation.images import nearest_same_class, recovery
 from gbc_teach.experiments import image_nets, mnist
 from gbc_teach.experiments.mnist_config import MnistConfig
 from gbc_teach.gbc import train_generator
@@ -364,28 +364,30 @@ rec_b = recovery(rb_run["X"], rb_run["y"], rb["x"], rb["y"], rb_run["d"]["imgs"]
 print(f"binary net: {rb['k']} directions above the floor; row-space SSIM recovery share "
       f"{rec_b['share']:.2f} (mean best SSIM {rec_b['mean']:.3f}; fresh digits "
       f"{rec_b['ref_mean']:.3f}); particles (§3) {share[BINARY]:.2f}")
-if not FAST:  # measured 0.80 (full); the fast net is trained too briefly to show the gap
+if not FAST:  # measured 0.70 (full); the fast net is trained too briefly to show the gap
     assert rb["k"] == n and rec_b["share"] >= 0.6
 
 # %% [markdown]
 # Is the classifier's row space what keeps the rest of the images out of reach? Compare it with the
 # exact span of the training images, an SVD of the images themselves (something nobody holding only
-# the classifier has). Run the same LPs on each (one round, no deflation) and give every candidate
-# the label of its nearest training image: the share that comes out is the most any way of choosing
-# among the candidates could reach. Then do the same with the exact span of **100** images.
+# the classifier has). Run the same LPs on each (a smaller budget than above: one round, no
+# deflation) and let every candidate count for every class: the share that comes out is the most
+# that any choice and labelling of these candidates could reach. Then do the same with the exact
+# span of **100** images.
 
 # %%
 def best_choice_share(B, X, y, ref_x, ref_y, n_lp):
-    """LPs in the span of B's rows; every candidate labelled as its nearest training image (SSIM):
-    the SSIM recovery share that no choice among the candidates can beat."""
+    """LPs in the span of B's rows, every candidate entered once for each class: each training
+    image meets its best candidate, so no choice or labelling of them has a higher SSIM share."""
     cand = rowspace.sparse_vectors(B, n_lp, seed=SEED, reweight=cfg50.rowspace_reweight)
-    cand = cand.view(-1, 1, 28, 28)
-    lab = y[ssim_matrix(cand, X).argmax(1)]
-    return recovery(X, y, cand, lab, ref_x, ref_y, metric="ssim")["share"]
+    classes = y.unique()
+    every = cand.view(1, -1, 1, 28, 28).expand(len(classes), -1, -1, -1, -1).reshape(-1, 1, 28, 28)
+    return recovery(X, y, every, classes.repeat_interleave(len(cand)), ref_x, ref_y,
+                    metric="ssim")["share"]
 
 
 n_lp = 40 if FAST else 200
-B50, rel50 = seen_directions(model50.net[0].weight, rtol=0.0)
+B50, _ = seen_directions(model50.net[0].weight, rtol=0.0)
 share_clf = best_choice_share(B50[:rs["k"]], X50, y50, ref_x, ref_y, n_lp)
 exact = lambda X: torch.linalg.svd(X.flatten(1).double(), full_matrices=False)[2]
 share_exact = best_choice_share(exact(X50), X50, y50, ref_x, ref_y, n_lp)
@@ -393,20 +395,23 @@ d100 = mnist.mnist_data(SEED, MnistConfig.recovery(n_per_class=10))
 X100, y100 = d100["imgs"]["train"], d100["labs"]["train"]
 share_100 = best_choice_share(exact(X100), X100, y100, d100["imgs"]["pool_b"],
                               d100["labs"]["pool_b"], n_lp)
-print(f"{n_lp} LPs, best choice among their answers: the classifier's span of the 50 images "
+print(f"{n_lp} LPs, one round, the most any choice of their answers reaches: the classifier's "
+      f"span of the 50 images "
       f"{share_clf:.2f}, their exact span {share_exact:.2f}; the exact span of 100 images "
       f"{share_100:.2f}")
 
 # %%
 assert abs(share_clf - share_exact) <= 0.15  # the classifier's span is as good as the images' own
-if not FAST:  # measured: 0.66 / 0.66 / 0.16 (full)
+if not FAST:  # measured: 0.66 / 0.66 / 0.17 (full)
     assert share_100 < share_exact - 0.2
 display(Markdown(
     f"The classifier's row space serves the LPs as well as the exact span of its images "
-    f"({share_clf:.2f} against {share_exact:.2f}): at 50 images the first layer has lost nothing. "
-    f"With 100 images even the exact span gives only {share_100:.2f}: a hundred digits overlap "
-    f"so much that the sparsest non-negative vectors of their span are mostly blends and pieces, "
-    f"not digits. Where the row-space method stops is set by the images, not by the classifier."))
+    f"({share_clf:.2f} against {share_exact:.2f}): at 50 images the first layer has lost nothing "
+    f"that the LPs could use. With 100 images even the exact span lets the same LPs reach at most "
+    f"{share_100:.2f}: a hundred digits overlap so much that most sparse non-negative vectors of "
+    f"their span are blends and pieces, not digits. So beyond some tens of images this prior "
+    f"fails whatever the classifier holds (and the recovery profile's classifier of 100 images "
+    f"shows no gap either: notebook 05b)."))
 
 # %% [markdown]
 # So "seen" has two meanings. The strong directions decide what the stationarity search of GBC and

@@ -121,13 +121,17 @@ def test_recover_in_rounds_keeps_k_candidates_in_confidence_order():
 def test_reweighted_lps_find_more_of_overlapping_images():
     """Forty stroke images in a 40-dimensional span: a weighted pixel sum is a poor stand-in for
     sparsity there, and most plain LPs end on blends; re-solving each LP with weights
-    1/(x̂ + δ) from its own answer lands on the images themselves far more often."""
+    1/(x̂ + δ) from its own answer lands on the images themselves more often."""
     X = stroke_images(40)
     B = torch.linalg.svd(X.double(), full_matrices=False)[2]
-    plain = sparse_vectors(B, n_lp=60, seed=0)
-    again = sparse_vectors(B, n_lp=60, seed=0, reweight=2)
     found = lambda c: int((best_cosine(c, X) > 0.99).sum())  # images with a candidate on them
-    images = lambda c: float((best_cosine(X, c) > 0.99).float().mean())  # candidates that are images
-    assert again.min() >= 0 and again.max() <= 1
-    assert found(again) >= found(plain) + 5  # measured 11 against 3
-    assert images(again) > images(plain) + 0.1  # measured 0.22 against 0.05
+    images = lambda c: int((best_cosine(X, c) > 0.99).sum())  # candidates that are images
+    totals = torch.zeros(2, 2)
+    for seed in range(3):
+        plain = sparse_vectors(B, n_lp=60, seed=seed)
+        again = sparse_vectors(B, n_lp=60, seed=seed, reweight=2)
+        assert again.min() >= 0 and again.max() <= 1
+        assert found(again) >= found(plain) and images(again) >= images(plain)
+        totals += torch.tensor([[found(plain), images(plain)], [found(again), images(again)]])
+    # summed over three seeds: images found 11 → 22, candidates that are images 13 → 28
+    assert totals[1, 0] >= totals[0, 0] + 6 and totals[1, 1] >= totals[0, 1] + 6

@@ -76,7 +76,7 @@ def sparse_vectors(B: torch.Tensor, n_lp: int, eps: float = 1e-3, spread: float 
                           bounds=[(None, None)] * k, method="highs")
             v = V @ res.x if res.status == 0 else None
             if v is None or v.max() <= 0:
-                break  # infeasible: keep the last answer, if any
+                break  # the solver failed: keep the last answer, if any
             x = np.clip(v / v.max(), 0.0, 1.0)
             # reweighted ℓ1: Σ_q x_q / (x̂_q + δ) ≈ the number of lit pixels, so a pixel the last
             # answer left dark costs more and the next LP empties it
@@ -105,9 +105,9 @@ def distinct(x: torch.Tensor, score: torch.Tensor, same: float = 0.95):
 
 
 @torch.no_grad()
-def recover(model: nn.Module, shape: tuple[int, ...], n_lp: int = 1500, m: int | None = None,
+def recover(model: nn.Module, shape: tuple[int, ...], n_lp: int = 500, m: int | None = None,
             eps: float = 1e-3, ratio: float = 4.0, rounds: int = 1, seed: int = 0,
-            reweight: int = 0, progress: bool = False) -> dict:
+            reweight: int = 2, progress: bool = False) -> dict:
     """The row-space reconstruction of an MLP classifier (model.net[0] its first Linear layer).
 
     k = kkt.gap_rank of W₁'s spectrum (the number of training images it shows; a ValueError if
