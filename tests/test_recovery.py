@@ -206,6 +206,7 @@ def test_recovery_profile_cli_tiny(no_mnist):
             assert 0 <= m[row][key] <= 1, (row, key)
     assert m["particles"]["n"] == 10 * m["config"]["n_per_class"] * m["config"]["particle_mult"]
     assert (out / "samples_particles.png").is_file() and (out / "recovery.png").is_file()
+    assert ("rowspace" in m) != ("rowspace_skipped" in m)  # ran, or says why not
     # the ceiling row: the training images themselves, judged the same way
     ti = m["train_images"]
     assert ti["n"] == m["particles"]["n"] and ti["l2_recovery_share"] == 1.0
@@ -230,6 +231,12 @@ def test_parity_task_is_binary_end_to_end(no_mnist):
         assert 0 <= m[row]["evaluator_accuracy"] <= 1
     # real digits are easy to tell even from odd: a binary evaluator must beat chance clearly
     assert m["real"]["evaluator_accuracy"] > 0.6
+    # the row-space reconstruction either ran or says why not (no gap in W₁'s spectrum)
+    assert ("rowspace" in m) != ("rowspace_skipped" in m)
+    if "rowspace_skipped" in m:
+        assert "no gap" in m["rowspace_skipped"]
+    else:
+        assert 1 <= m["rowspace"]["n"] <= m["rowspace"]["rowspace"]["k"]  # at most one a direction
 
 
 def test_small_init_scales_the_first_layer():
