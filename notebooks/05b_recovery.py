@@ -395,7 +395,9 @@ if not FAST:
 # stationarity, only the first layer's spectrum and a linear program for its sparsest non-negative
 # vectors. Its column `W₁ sees` gives the directions above $10^{-3}$ and, after the semicolon, those
 # above the spectrum's floor (each with the images' mean share outside them); where the spectrum
-# has no gap the row is missing.
+# has no gap the row is missing. The `train_images` rows judge the training images themselves:
+# what a perfect recovery would score. Compare their TSTR and Fréchet distance with the real
+# digits': a copy of a few dozen training images is a poor stand-in for the distribution of digits.
 
 # %%
 display(Markdown(recovery.map_markdown(rmap)))

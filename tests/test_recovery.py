@@ -309,11 +309,14 @@ def test_map_markdown_shows_what_the_first_layer_sees():
          "gbc": row},
         {"n_train": 100, "classifier": {**clf, "first_layer": {
             "rank": 29, "outside_mean": 0.46, "gap_rank": None, "outside_gap_mean": None}},
-         "gbc": row}]}
+         "gbc": row, "train_images": {**row, "tstr_accuracy": 0.69, "frechet": 17.21}}]}
     lines = recovery.map_markdown(res).splitlines()
     assert "W₁ sees" in lines[0] and lines[0].count("|") == lines[1].count("|")
     assert "| 10 (0.000) |" in lines[2] and "| — |" in lines[3]
     assert "| 23 (0.410); 50 (0.001) |" in lines[4] and "| 29 (0.460); no gap |" in lines[5]
+    # the ceiling: the training images' own scores, with the Fréchet distance beside TSTR
+    assert lines[6].startswith("| | | | | | | train_images |") and "| 0.690 | 17.2 |" in lines[6]
+    assert lines[2].endswith("| — |")  # no Fréchet distance in the row: a dash
 
 
 def test_weight_decay_history_counts_the_lbfgs_iterations_that_ran():

@@ -90,10 +90,11 @@ def recovery_map(ns=(1, 2, 5, 10), seed: int = 0, cfg=None, data_dir=None,
 
 
 def map_markdown(result: dict) -> str:
-    """One line a training-set size: the classifier's residuals, then each method's shares."""
+    """One line a training-set size: the classifier's residuals, then each method's shares, and the
+    training images themselves judged the same way (what a perfect recovery would score)."""
     head = ("| n | test acc. | ‖∇L+wd·θ‖/‖wd·θ‖ | KKT per image | KKT pairs | W₁ sees: dirs > 10⁻³ "
             "(outside); above the floor (outside) | method | SSIM share | L2 share "
-            "| mean SSIM (real pool) | eval. | eval. 2 | TSTR |")
+            "| mean SSIM (real pool) | eval. | eval. 2 | TSTR | Fréchet |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def f(v, d=3):
@@ -109,7 +110,8 @@ def map_markdown(result: dict) -> str:
         pairs = c.get("kkt_residual_pairs")  # rules without weight decay: the fit run_mnist made
         if pairs is None and "pairs" in str(c.get("kkt_mode")):
             pairs = c.get("kkt_residual")
-        for i, method in enumerate(m for m in ("gbc", "particles", "rowspace", "real") if m in r):
+        methods = ("gbc", "particles", "rowspace", "real", "train_images")
+        for i, method in enumerate(m for m in methods if m in r):
             g = r[method]
             left = (f"| {r['n_train']} | {f(c['test_accuracy'])} | {f(c.get('residual_wd'), 4)} | "
                     f"{f(c.get('kkt_residual_per_image'))} | {f(pairs)} | "
@@ -117,7 +119,8 @@ def map_markdown(result: dict) -> str:
             lines.append(f"{left} {method} | {f(g['ssim_recovery_share'])} | "
                          f"{f(g['l2_recovery_share'])} | {f(g['ssim_recovery_mean'])} "
                          f"({f(g['ssim_reference_mean'])}) | {f(g['evaluator_accuracy'])} | "
-                         f"{f(g.get('second_evaluator_accuracy'))} | {f(g.get('tstr_accuracy'))} |")
+                         f"{f(g.get('second_evaluator_accuracy'))} | {f(g.get('tstr_accuracy'))} | "
+                         f"{f(g.get('frechet'), 1)} |")
     return "\n".join(lines)
 
 
