@@ -240,7 +240,9 @@ assert FAST or spec[1] < 0.05, spec[:3]  # at its stationary point: one filter (
 # to its stationary point (the KKT form of §2), and Haim et al.'s rule — plain gradient descent on
 # the same loss from a first layer 10⁴× smaller than usual, no weight decay. For each: W₁'s
 # singular values (relative to the largest), the share of each training face outside the
-# directions above 10⁻³, and the stationarity loss of the training faces themselves.
+# directions above 10⁻³ and outside all the directions above the spectrum's floor (its gap,
+# `kkt.gap_rank`: what is left of the initialization lies below it), and the stationarity loss
+# of the training faces themselves.
 
 # %%
 from dataclasses import replace
@@ -252,11 +254,12 @@ X, A = res["train"]
 rules = {"weight decay": dict(act="softplus", clf_rule="weight_decay"),
          "Haim et al.'s rule": dict(act="relu", clf_rule="plain", init_scale=1e-4,
                                     clf_steps=6000 if FAST else 20000)}
-views = {}
+views, mlps = {}, {}
 for name, kw in rules.items():
     seed_everything(SEED)
     mcfg = replace(cfg, arch="mlp", mlp_width=128 if FAST else 256, **kw)
     mlp, _, _ = faces.train_attribute_classifier(X, A, mcfg)
+    mlps[name] = mlp, mcfg
     views[name] = first_layer_view(faces.first_layer(mlp).weight, X)
     views[name]["L_stat"] = float(faces.gbc_objective(mlp, A.shape[1], mcfg)(X, A)["L_stat"].detach())
 
@@ -272,33 +275,92 @@ plt.show()
 display(Markdown("\n".join(
     f"- {name}: {sum(s > 0.05 for s in v['singular_values'])} directions above 0.05, "
     f"{v['rank']} above 10⁻³; share of a training face outside them {v['outside_mean']:.4f} "
-    f"(largest {v['outside_max']:.4f}); L_stat of the training faces {v['L_stat']:.4f}"
+    f"(largest {v['outside_max']:.4f}); "
+    + (f"the gap: after direction {v['gap_rank']}, share outside the directions above it "
+       f"{v['outside_gap_mean']:.4f} (largest {v['outside_gap_max']:.4f}); "
+       if v["gap_rank"] else "no gap; ")
+    + f"L_stat of the training faces {v['L_stat']:.4f}"
     for name, v in views.items())))
 
 # %%
 haim, wd = views["Haim et al.'s rule"], views["weight decay"]
 assert haim["rank"] == len(X) and haim["outside_max"] < 0.01, haim  # every face, nothing else
 assert wd["L_stat"] < 0.1 < haim["L_stat"] or FAST, (wd["L_stat"], haim["L_stat"])
+# measured (full, seed 0): weight decay's spectrum too has its gap at one direction per face, and
+# every face lies (to 1 %) in the directions above it
+assert FAST or (wd["gap_rank"] == len(X) and wd["outside_gap_max"] < 0.01), wd
+
+# %% [markdown]
+# Both rules keep every training face in W₁'s row space: weight decay too, once its weak
+# directions are counted. Its strong directions are few — the loss gradients of all faces are
+# combinations of the same few output gradients — but below them the spectrum goes on falling,
+# one direction per face, to the floor. So the classifier does see the faces, some of them only
+# weakly. Does that make them easy to find? A search that looks nowhere else:
+# `particles.fit_in_span` writes each particle as x_k = Bᵀc_k, with B the directions above the
+# gap, and fits only the coefficients c (a few numbers a face instead of 3·S² pixels), by full-batch
+# L-BFGS on the same stationarity loss (with weight decay's scale, γ = 10⁻², as in section 9) plus
+# a penalty that keeps the pixels in [0, 1]. One particle per training face, with that face's
+# attributes, from two starts: noise images, and 40 % of the face mixed with 60 % noise. The score
+# is the SSIM of each particle with the training face of its attributes, beside the best fresh face
+# of the same combination.
+
+# %%
+from gbc_teach.baselines.particles import fit_in_span
+from gbc_teach.evaluation.images import ssim_matrix
+from gbc_teach.kkt import gap_rank, seen_directions
+
+mlp, mcfg = mlps["weight decay"]
+B, rel = seen_directions(faces.first_layer(mlp).weight, rtol=0.0)
+k = gap_rank(rel) or len(X)  # the fast profile's short training may leave no gap
+obj = faces.gbc_objective(mlp, A.shape[1], replace(mcfg, scale_weight=0.01))
+noise = 0.9 * torch.rand(X.shape, generator=torch.Generator().manual_seed(SEED))
+fresh_x, fresh_a = res["real"]
+same = combination_index(A)[:, None] == combination_index(fresh_a)[None, :]
+fresh_best = ssim_matrix(X, fresh_x).masked_fill(~same, -1).max(1).values
+span_rows = [f"| the training faces | {float(obj(X, A)['L_stat'].detach()):.2e} | 1.000 | 1.000 |",
+             f"| the best fresh face of the combination | — | {float(fresh_best.mean()):.3f} | "
+             f"{float(fresh_best.min()):.3f} |"]
+span = {}
+for start, x0 in {"noise": noise, "40 % face, 60 % noise": 0.4 * X + 0.6 * noise}.items():
+    x, h = fit_in_span(obj, B[:k], x0, A, rounds=5 if FAST else 100, box=100.0)
+    own = ssim_matrix(x.clamp(0, 1), X).diagonal()
+    span[start] = {"L_stat": h["L_stat"][-1], "own": float(own.mean()),
+                   "start_own": float(ssim_matrix(x0, X).diagonal().mean())}
+    span_rows.append(f"| from {start} (its start: {span[start]['start_own']:.3f}) | "
+                     f"{h['L_stat'][-1]:.2e} | {float(own.mean()):.3f} | {float(own.min()):.3f} |")
+display(Markdown(f"Particles in the {k} directions above the gap, L-BFGS:\n\n"
+                 "| | L_stat | SSIM with its face, mean | min |\n|---|---|---|---|\n"
+                 + "\n".join(span_rows)))
+
+# %%
+# measured (full, seed 0): from either start the search ends on images whose stationarity loss is
+# far above the training faces' own (a different near-minimum, not the faces)
+L_train = float(obj(X, A)["L_stat"].detach())
+assert FAST or all(r["L_stat"] > 5 * L_train for r in span.values()), (L_train, span)
 
 # %% [markdown]
 # **Reading.** The two rules fail in opposite ways. Weight decay reaches a KKT point (the training
-# faces satisfy the conditions almost exactly), but its first layer's singular values fall off
-# after a handful of directions (the list above) and vanish well before one per
-# face — the loss gradients of all faces are combinations of the same few output gradients — so
-# part of each face is not seen at all. Haim et al.'s rule gives every
-# training face a direction of its own and nothing else: the faces are all there in W₁. But that
-# net is far from a KKT point, and its stationarity loss is no lower at the training faces than at
-# blends of them, so the conditions do not single the faces out. On MNIST with ten digit logits
-# the same two rules give ten training digits back (notebook 05c); with five attributes, neither
-# has given the faces back here (FINDINGS.md, "Faces", lists the runs: fewer faces, restarts,
-# the known multipliers, the sigmoid derivative).
+# faces satisfy the conditions almost exactly) and its first layer holds every face, most of it in
+# weak directions. But the conditions have other near-minima in that same small space: L-BFGS,
+# searching only there, ends from noise on images no closer to the faces than fresh faces are, and
+# from a start 40 % of the way to the faces it moves toward them but stops short — each time at a
+# stationarity loss more than ten times the faces' own. Seeing the faces is not the limit; finding the
+# lowest of many shallow minima is. Haim et al.'s rule gives every training face a strong
+# direction of its own and nothing else: the faces are all there in W₁. But that net is far from
+# a KKT point, and its stationarity loss is no lower at the training faces than at blends of them,
+# so the conditions do not single the faces out. On MNIST with ten digit logits the same two rules
+# give ten training digits back (notebook 05c), and there the training images are also the
+# sparsest non-negative vectors of the span, which a linear program finds; faces have no such
+# simple shape. With five attributes, neither rule has given the faces back here (FINDINGS.md,
+# "Faces", lists the runs: fewer faces, restarts, the known multipliers, the sigmoid derivative,
+# the search in the span).
 
 # %% [markdown]
 # ## 8. Four faces: where the faces come back
 #
 # The figure above says when weight decay can work: its first layer keeps only a handful of strong
 # directions (about four when it is trained on four to eight faces), so with four training faces
-# (28 of the 32 combinations held out) every face lies in what the classifier sees. `FaceConfig.recovery()`
+# (28 of the 32 combinations held out) every face lies in its strong directions. `FaceConfig.recovery()`
 # (`gbc-teach faces --profile recovery`) trains the same weight-decay MLP on four faces, starts
 # the particles from noise images (uniform in [0, 0.9]: mid-grey on average) with a small step,
 # and judges each method twice: as drawn, and by the part of its images that W₁ sees
@@ -337,8 +399,8 @@ assert FAST or ps["ssim_recovery_mean"] > mr["particles"]["ssim_recovery_mean"]
 # they are they still carry the noise they started with in every direction W₁ ignores, and
 # projected on W₁'s row space they are the training faces. The price is the setting: four faces,
 # five attributes, a classifier that has learned little about the attributes beyond its four
-# examples. With more faces than strong directions (eight already), part of each face is
-# outside what W₁ sees and the recovery is partial. GBC's generator, whose samples share one
+# examples. With more faces than strong directions (eight already), part of each face lies in
+# the weak directions, where the search of section 7 does not pin it, and the recovery is partial. GBC's generator, whose samples share one
 # network and a noise input, needs one more piece of the conditions to get there (section 9).
 
 # %% [markdown]

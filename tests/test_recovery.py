@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gbc_teach.baselines.particles import Particles
+from gbc_teach.baselines.particles import Particles, fit_in_span
 from gbc_teach.cli import main
 from gbc_teach.evaluation.judges import augment, train_second_evaluator, tstr_accuracy
 from gbc_teach.experiments import recovery, reports
@@ -144,6 +144,31 @@ def test_particles_recover_the_training_points():
     d = torch.cdist(X, x)  # (train, particle); particle k has label k = training point k's
     assert (d.argmin(0) == torch.arange(3)).all()
     assert (d.diag() < 0.15 * d0).all() and float(d.diag().max()) < 0.2 * float(torch.pdist(X).min())
+
+
+def test_particles_in_the_span_stay_there_and_find_the_points():
+    """fit_in_span searches only c in x = Bᵀc: its answer lies in the span to float precision,
+    lowers L_stat, keeps the training points where they are when started on them, and (one point a
+    class, a 3-dimensional span) finds each point from a dark start."""
+    X, y = blobs(n_per_class=1, d=12, C=3)
+    model = smooth_net()
+    train_weight_decay(model, X, y, wd=1e-2, adam_steps=300, lr=1e-2, lbfgs_iters=300,
+                       progress=False)
+    lam = every_tensor(model)
+    obj = GBCObjective(model, lam.Pi, lam.lam_max, 3, qmin_mode="none", alpha_mode="closed",
+                       stat_form="pairs", class_weights=False)
+    B = torch.linalg.svd(X, full_matrices=False)[2]  # (3, 12): the span of the points
+    x0 = 0.01 * torch.rand(X.shape, generator=torch.Generator().manual_seed(0))  # dark start
+    x, hist = fit_in_span(obj, B, x0, y, rounds=20)
+    assert float((x - (x @ B.T) @ B).norm()) < 1e-5 * float(x.norm())
+    assert hist["L_stat"][-1] < 0.01 * float(obj(x0, y)["L_stat"].detach())
+    d = torch.cdist(X, x)
+    assert (d.argmin(0) == torch.arange(3)).all() and float(d.diag().max()) < 0.05
+    L_train = float(obj(X, y)["L_stat"].detach())
+    x_t, hist_t = fit_in_span(obj, B, X, y, rounds=3)
+    assert hist_t["L_stat"][-1] <= L_train and float((x_t - X).norm()) < 0.01
+    with pytest.raises(ValueError, match="rows of 5"):
+        fit_in_span(obj, B[:, :5], x0, y)
 
 
 def test_particles_refuse_fewer_than_one_a_class():

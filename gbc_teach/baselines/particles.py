@@ -51,3 +51,49 @@ class Particles(nn.Module):
     def sample(self, n: int | None = None, y=None, k=None, generator=None):
         """All particles and their labels (a particle set has no other samples to draw)."""
         return self.x.detach().clone(), self.y.clone()
+
+
+def fit_in_span(objective, B: torch.Tensor, x0: torch.Tensor, labels: torch.Tensor,
+                rounds: int = 100, inner: int = 20, box: float = 100.0) -> tuple[torch.Tensor, dict]:
+    """Particles confined to a subspace: x_k = Bᵀc_k, with B (r, d) orthonormal rows — e.g. W₁'s
+    row space up to its gap, where a weight-decay MLP's training images lie. Only c is searched
+    (r numbers a particle instead of d pixels), started at c = B·x0 and fitted by full-batch
+    L-BFGS on the objective's loss (a smooth deterministic search: Adam's ±lr steps walk even a
+    start on the training images away) plus box · L_box, the mean squared distance of the pixels
+    from [0, 1] (a clamp would leave the subspace; without the box the search wanders to
+    far-off images that also satisfy the conditions).
+
+    Returns (x, history) with x shaped like x0 and the loss and L_stat after each round of at most
+    `inner` L-BFGS iterations."""
+    if rounds < 1 or inner < 1:
+        raise ValueError(f"rounds and inner must be at least 1, got {rounds}, {inner}")
+    Bf = B.detach().to(x0.dtype)
+    if Bf.shape[1] != x0[0].numel():
+        raise ValueError(f"B has rows of {Bf.shape[1]} numbers, x0's images have {x0[0].numel()}")
+    c = nn.Parameter(x0.detach().flatten(1) @ Bf.T)
+
+    def images():  # x = Bᵀc
+        return (c @ Bf).view_as(x0)
+
+    opt = torch.optim.LBFGS([c], lr=1.0, max_iter=inner, history_size=50,
+                            line_search_fn="strong_wolfe")
+
+    def losses():
+        x = images()
+        # L_box = mean over pixels of dist(x, [0, 1])²
+        L_box = ((x.clamp(0.0, 1.0) - x) ** 2).mean()
+        out = objective(x, labels)
+        return out["loss"] + box * L_box, out["L_stat"], L_box
+
+    def closure():
+        opt.zero_grad()
+        loss = losses()[0]
+        loss.backward()
+        return loss
+
+    hist = {"loss": [], "L_stat": [], "L_box": []}
+    for _ in range(rounds):
+        opt.step(closure)
+        for k, v in zip(hist, losses()):
+            hist[k].append(float(v.detach()))
+    return images().detach(), hist
