@@ -124,9 +124,9 @@ def test_pairs_form_v_is_the_softmax_weighted_sum_over_wrong_classes(stationary)
         GBCObjective(model, lam.Pi, 1.0, 3, stat_form="cosine")
 
 
-def test_particles_recover_the_training_points():
-    """One point a class (the n = 10 MNIST regime in miniature): free particles fitted by the
-    pairs objective alone land near the training points, each nearest to its own."""
+def one_point_a_class():
+    """(X, y, the pairs objective) of a smooth net at its weight-decay stationary point on three
+    points, one a class (the n = 10 MNIST regime in miniature)."""
     X, y = blobs(n_per_class=1, d=12, C=3)
     model = smooth_net()
     train_weight_decay(model, X, y, wd=1e-2, adam_steps=300, lr=1e-2, lbfgs_iters=300,
@@ -134,6 +134,13 @@ def test_particles_recover_the_training_points():
     lam = every_tensor(model)
     obj = GBCObjective(model, lam.Pi, lam.lam_max, 3, qmin_mode="none", alpha_mode="closed",
                        stat_form="pairs", class_weights=False)
+    return X, y, obj
+
+
+def test_particles_recover_the_training_points():
+    """One point a class (the n = 10 MNIST regime in miniature): free particles fitted by the
+    pairs objective alone land near the training points, each nearest to its own."""
+    X, y, obj = one_point_a_class()
     P = Particles(3, len(X), shape=(X.shape[1],), init=0.01, seed=0)
     assert P.y.tolist() == [0, 1, 2]
     d0 = torch.cdist(X, P.sample()[0]).diag()
@@ -150,13 +157,7 @@ def test_particles_in_the_span_stay_there_and_find_the_points():
     """fit_in_span searches only c in x = Bᵀc: its answer lies in the span to float precision,
     lowers L_stat, keeps the training points where they are when started on them, and (one point a
     class, a 3-dimensional span) finds each point from a dark start."""
-    X, y = blobs(n_per_class=1, d=12, C=3)
-    model = smooth_net()
-    train_weight_decay(model, X, y, wd=1e-2, adam_steps=300, lr=1e-2, lbfgs_iters=300,
-                       progress=False)
-    lam = every_tensor(model)
-    obj = GBCObjective(model, lam.Pi, lam.lam_max, 3, qmin_mode="none", alpha_mode="closed",
-                       stat_form="pairs", class_weights=False)
+    X, y, obj = one_point_a_class()
     B = torch.linalg.svd(X, full_matrices=False)[2]  # (3, 12): the span of the points
     x0 = 0.01 * torch.rand(X.shape, generator=torch.Generator().manual_seed(0))  # dark start
     x, hist = fit_in_span(obj, B, x0, y, rounds=20)
