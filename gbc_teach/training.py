@@ -185,6 +185,24 @@ def wd_residual(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: float) -
     return _wd_state(model, X, y, wd)[2]
 
 
+def stationarity_by_direction(model: nn.Module, layer: nn.Linear, X: torch.Tensor,
+                              y: torch.Tensor, wd: float, k: int) -> list[float]:
+    """How much of each of a linear layer's k strongest directions the loss holds up.
+
+    With W = Σ_j s_j u_j v_jᵀ (its SVD), stationarity wd·W = −∇_W L asks, direction by direction,
+        r_j = u_jᵀ(−∇_W L)v_j / (wd·s_j) = 1.
+    ‖∇L + wd·θ‖/‖wd·θ‖ weighs every direction by its size, so a small residual can hide weak
+    directions that are still decaying (r_j < 1): there the KKT form does not hold yet."""
+    model.zero_grad(set_to_none=True)
+    wd_objective(model, X, y, wd).backward()  # ∇L + wd·θ
+    g = layer.weight.grad.detach().double()
+    U, s, Vh = torch.linalg.svd(layer.weight.detach().double(), full_matrices=False)
+    model.zero_grad(set_to_none=True)
+    # r_j = 1 − u_jᵀ(∇L + wd·W)v_j / (wd·s_j)
+    r = 1.0 - (U[:, :k].T @ g @ Vh[:k].T).diagonal() / (wd * s[:k])
+    return r.tolist()
+
+
 def _wd_state(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: float):
     """(objective, training accuracy, residual) from one forward and one backward."""
     params = list(model.parameters())

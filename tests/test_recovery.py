@@ -19,7 +19,7 @@ from gbc_teach.homogeneity import every_tensor
 from gbc_teach.kkt import kkt_residual_with, wd_diagnostics, wd_multipliers
 from gbc_teach.losses import GBCObjective
 from gbc_teach.models import MLP
-from gbc_teach.training import train_weight_decay, wd_residual
+from gbc_teach.training import stationarity_by_direction, train_weight_decay, wd_residual
 from gbc_teach.viz.recovery import plot_recovery_map
 
 
@@ -69,6 +69,23 @@ def test_weight_decay_training_reaches_the_kkt_form(stationary):
     assert d["kkt_residual_pairs"] <= d["residual_wd"] + 1e-4
     assert d["kkt_residual_pairs"] < d["kkt_residual_per_image"]
     assert d["mu_correlation"] > 0.9
+
+
+def test_a_small_residual_can_hide_a_weak_direction_still_decaying():
+    """Four points, a smooth MLP with weight decay: after a short run the residual is already
+    10⁻³, yet W₁'s third direction (10⁻⁴ of the first) holds only about half of what the loss
+    supports; more L-BFGS brings every direction to r_j = 1."""
+    torch.manual_seed(0)
+    X, y = torch.rand(4, 12, dtype=torch.float64), torch.tensor([0, 1, 0, 1])
+    model = MLP(12, [16, 16], 2, bias="first", act="softplus").double()
+    train_weight_decay(model, X, y, wd=1e-2, adam_steps=200, lr=1e-2, lbfgs_iters=200,
+                       progress=False)
+    r = stationarity_by_direction(model, model.net[0], X, y, 1e-2, 3)
+    assert wd_residual(model, X, y, 1e-2) < 1e-2
+    assert abs(r[0] - 1) < 1e-3 and abs(r[1] - 1) < 1e-3 and r[2] < 0.7
+    train_weight_decay(model, X, y, wd=1e-2, adam_steps=0, lbfgs_iters=300, progress=False)
+    r = stationarity_by_direction(model, model.net[0], X, y, 1e-2, 3)
+    assert max(abs(v - 1) for v in r) < 1e-3
 
 
 def test_weight_decay_training_ends_on_its_most_stationary_iterate(monkeypatch):

@@ -35,7 +35,7 @@ from ..kkt import conv_operator, filter_spectrum, first_layer_view, seen_part, w
 from ..losses import GBCObjective
 from ..margins import q_attrs
 from ..models import MLP
-from ..training import train_classifier, train_weight_decay
+from ..training import stationarity_by_direction, train_classifier, train_weight_decay
 from ..utils import get_device, seed_everything
 from .base import Experiment, Option
 from .config import validate, weight_decay_scale
@@ -202,7 +202,12 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
     obj = gbc_objective(model, n_attrs, cfg)
     clf["L_stat_of_train_images"] = float(obj(X, A)["L_stat"].detach())
     if cfg.arch == "mlp":  # the faces enter only through W₁x: what of them it can see
-        clf["first_layer"] = first_layer_view(first_layer(model).weight, X)
+        view = first_layer_view(first_layer(model).weight, X)
+        if cfg.clf_rule == "weight_decay":  # ... and how stationary each of those directions is
+            k = view["gap_rank"] or view["rank"]
+            view["stationarity_by_direction"] = stationarity_by_direction(
+                model, first_layer(model), X, A, cfg.wd, k)
+        clf["first_layer"] = view
     else:  # ... or through the first conv, a matrix too (dense: formed for small faces only)
         conv = first_layer(model)
         view = (first_layer_view(conv_operator(conv, tuple(X.shape[1:])), X)

@@ -65,6 +65,9 @@ def first_layer_summary(fl: dict) -> str:
     if "rank" in fl:
         parts.append(f"{fl['rank']} directions above {fl['rtol']:g} of the largest; the faces' "
                      f"share outside them {fl['outside_mean']:.3f} (max {fl['outside_max']:.3f})")
+    if fl.get("stationarity_by_direction"):  # r_j = 1 where the KKT form holds (training.py)
+        r = fl["stationarity_by_direction"]
+        parts.append(f"r_j over its first {len(r)} directions {min(r):.2f} … {max(r):.2f}")
     if "filters" in fl:
         parts.append("filter spectrum " + ", ".join(f"{v:.2g}" for v in fl["filters"][:4]) + " …")
     return "; ".join(parts)
