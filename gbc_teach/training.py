@@ -192,7 +192,9 @@ def stationarity_by_direction(model: nn.Module, layer: nn.Linear, X: torch.Tenso
     With W = Σ_j s_j u_j v_jᵀ (its SVD), stationarity wd·W = −∇_W L asks, direction by direction,
         r_j = u_jᵀ(−∇_W L)v_j / (wd·s_j) = 1.
     ‖∇L + wd·θ‖/‖wd·θ‖ weighs every direction by its size, so a small residual can hide weak
-    directions that are still decaying (r_j < 1): there the KKT form does not hold yet."""
+    directions that are still decaying (r_j < 1): there the KKT form does not hold yet. (A
+    necessary condition only: the off-diagonal u_iᵀ∇L v_j are not checked. Its precision is the
+    model's dtype relative to s_j/s_1: float32 cannot resolve directions below about 10⁻⁶.)"""
     model.zero_grad(set_to_none=True)
     wd_objective(model, X, y, wd).backward()  # ∇L + wd·θ
     g = layer.weight.grad.detach().double()

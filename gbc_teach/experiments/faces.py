@@ -204,7 +204,7 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
     if cfg.arch == "mlp":  # the faces enter only through W₁x: what of them it can see
         view = first_layer_view(first_layer(model).weight, X)
         if cfg.clf_rule == "weight_decay":  # ... and how stationary each of those directions is
-            k = view["gap_rank"] or view["rank"]
+            k = min(view["gap_rank"] or view["rank"], len(X))  # rows in the span of n faces
             view["stationarity_by_direction"] = stationarity_by_direction(
                 model, first_layer(model), X, A, cfg.wd, k)
         clf["first_layer"] = view
