@@ -202,11 +202,11 @@ def run_faces(seed: int = 0, cfg: FaceConfig | None = None, progress: bool = Fal
     obj = gbc_objective(model, n_attrs, cfg)
     clf["L_stat_of_train_images"] = float(obj(X, A)["L_stat"].detach())
     if cfg.arch == "mlp":  # the faces enter only through W₁x: what of them it can see
-        view = first_layer_view(first_layer(model).weight, X)
+        fc = first_layer(model)
+        view = first_layer_view(fc.weight, X)
         if cfg.clf_rule == "weight_decay":  # ... and how stationary each of those directions is
             k = min(view["gap_rank"] or view["rank"], len(X))  # rows in the span of n faces
-            view["stationarity_by_direction"] = stationarity_by_direction(
-                model, first_layer(model), X, A, cfg.wd, k)
+            view["stationarity_by_direction"] = stationarity_by_direction(model, fc, X, A, cfg.wd, k)
         clf["first_layer"] = view
     else:  # ... or through the first conv, a matrix too (dense: formed for small faces only)
         conv = first_layer(model)
