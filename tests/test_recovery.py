@@ -1,5 +1,6 @@
 """Weight decay's KKT form, the 'pairs' stationarity, particles, the judges and the recovery map."""
 
+import copy
 import json
 from dataclasses import replace
 
@@ -19,7 +20,13 @@ from gbc_teach.homogeneity import every_tensor
 from gbc_teach.kkt import kkt_residual_with, wd_diagnostics, wd_multipliers
 from gbc_teach.losses import GBCObjective
 from gbc_teach.models import MLP
-from gbc_teach.training import data_loss, stationarity_by_direction, train_weight_decay, wd_residual
+from gbc_teach.training import (
+    data_loss,
+    finish_in_float64,
+    stationarity_by_direction,
+    train_weight_decay,
+    wd_residual,
+)
 from gbc_teach.viz.recovery import plot_recovery_map
 
 
@@ -95,6 +102,28 @@ def test_a_small_residual_can_hide_a_weak_direction_still_decaying():
     U, s, Vh = torch.linalg.svd(W.detach(), full_matrices=False)
     direct = -(U[:, :3].T @ W.grad @ Vh[:3].T).diagonal() / (wd * s[:3])
     assert torch.allclose(direct, torch.tensor(r, dtype=torch.float64), atol=1e-8)
+
+
+def test_a_float64_finish_goes_on_where_float32_l_bfgs_has_stopped():
+    """Four points, a float32 MLP at its weight-decay stationary point as far as float32 L-BFGS
+    goes: 300 more float32 iterations leave the residual where it was, 300 in float64 bring it
+    down a hundredfold, and the model comes back in float32 with the gain kept."""
+    def residual(m):  # measured in float64 on a copy, so that both are judged alike
+        return wd_residual(copy.deepcopy(m).double(), X.double(), y, wd)
+
+    torch.manual_seed(0)
+    X, y, wd = torch.rand(4, 12), torch.tensor([0, 1, 0, 1]), 1e-2
+    model = MLP(12, [16, 16], 2, bias="first", act="softplus")
+    train_weight_decay(model, X, y, wd=wd, adam_steps=200, lr=1e-2, lbfgs_iters=500,
+                       progress=False)
+    stalled = copy.deepcopy(model)
+    train_weight_decay(stalled, X, y, wd=wd, adam_steps=0, lbfgs_iters=300, progress=False)
+    r32 = residual(model)
+    assert residual(stalled) > 0.5 * r32  # float32 has stopped moving (measured: unchanged)
+    hist = finish_in_float64(model, X, y, wd, lbfgs_iters=300, progress=False)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert hist["residual"][-1] < r32 / 100  # measured 10⁻⁷ against 10⁻³
+    assert residual(model) < r32 / 100  # rounding back to float32 keeps it (measured 3·10⁻⁷)
 
 
 def test_weight_decay_training_ends_on_its_most_stationary_iterate(monkeypatch):
