@@ -301,9 +301,19 @@ def finish_in_float64(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: fl
     layer whose singular values are ~10⁻⁵ of the largest are then still decaying, level with what
     is left of the initialization; in float64 they settle and stand apart from it. That floor lies
     far above float32's rounding, so the finished weights keep it in float32 too.
-    Returns train_weight_decay's history (residuals measured in float64)."""
+    Returns train_weight_decay's history (residuals measured in float64) with the start logged
+    at step 0; where no L-BFGS iterate is more stationary than the start, the start is put back
+    and logged again as the last step."""
     dtype = next(model.parameters()).dtype
-    hist = train_weight_decay(model.double(), X.double(), y, wd, adam_steps=0,
-                              lbfgs_iters=lbfgs_iters, progress=progress)
+    X, start = X.double(), copy.deepcopy(model.double().train().state_dict())
+    loss, acc, r0 = _wd_state(model, X, y, wd)
+    hist = train_weight_decay(model, X, y, wd, adam_steps=0, lbfgs_iters=lbfgs_iters,
+                              progress=progress)
+    first = {"step": 0, "loss": loss, "train_acc": acc, "residual": r0, "seconds": 0.0}
+    hist = {k: [first[k]] + v for k, v in hist.items()}
+    if hist["residual"][-1] > r0:  # the residual wanders near the stationary point: keep the start
+        model.load_state_dict(start)
+        for k, v in hist.items():
+            v.append(v[-1] if k in ("step", "seconds") else first[k])
     model.to(dtype)
     return hist

@@ -46,7 +46,7 @@ MIN_VALUE = {
                      "naive_steps", "bnstat_steps", "gen_channels", "threads", "n_samples",
                      "restarts", "n_eval_samples", "particle_mult", "mlp_width"), (1, False)),
     "scan_side": (2, False),
-    **dict.fromkeys(("clf_lbfgs", "particle_steps"), (0, False)),
+    **dict.fromkeys(("clf_lbfgs", "clf_f64_lbfgs", "particle_steps"), (0, False)),
     "n_classes": (2, False),
     "rbf_side": (0, False),
     **dict.fromkeys(("clf_lr", "clf_lr_final", "gen_lr", "gen_lr_final", "baseline_lr",

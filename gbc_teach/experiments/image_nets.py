@@ -16,7 +16,7 @@ from torch import nn
 from ..homogeneity import every_tensor, solve_lambda
 from ..losses import GBCObjective
 from ..models import MLP, Generator, UpConv
-from ..training import train_classifier, train_weight_decay
+from ..training import finish_in_float64, train_classifier, train_weight_decay
 from .config import weight_decay_scale
 from .mnist_config import MnistConfig
 
@@ -40,12 +40,18 @@ def architecture(cfg: MnistConfig) -> str:
 def train_mnist_classifier(X, y, cfg: MnistConfig, n_classes: int = 10, progress=False):
     """The paper's classifier trained full-batch, training-mode BN; returns (model, Λ, history).
 
-    clf_rule='weight_decay': Adam then L-BFGS on CE + (wd/2)‖θ‖²; Π is every tensor."""
+    clf_rule='weight_decay': Adam then L-BFGS on CE + (wd/2)‖θ‖² (clf_f64_lbfgs more L-BFGS
+    iterations in float64, the model stored in float32 again); Π is every tensor."""
     model = make_classifier(cfg, n_classes).to(X.device)
     if cfg.clf_rule == "weight_decay":
         hist = train_weight_decay(model, X, y, wd=cfg.wd, adam_steps=cfg.clf_steps, lr=cfg.wd_lr,
                                   lbfgs_iters=cfg.clf_lbfgs, progress=progress,
                                   log_every=max(cfg.clf_steps // 20, 1))
+        if cfg.clf_f64_lbfgs:  # float32 L-BFGS stalls before the weakest directions settle
+            more = finish_in_float64(model, X, y, cfg.wd, cfg.clf_f64_lbfgs, progress=progress)
+            for k, shift in (("step", hist["step"][-1]), ("seconds", hist["seconds"][-1])):
+                more[k] = [v + shift for v in more[k]]
+            hist = {k: hist[k] + more[k] for k in hist}
         return model, every_tensor(model), hist
     lam = solve_lambda(model.cpu(), X[:64].cpu(), cfg.lam_choice)
     model.to(X.device)

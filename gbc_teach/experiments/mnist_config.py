@@ -48,6 +48,7 @@ class MnistConfig:
     wd: float = 5e-4  # 'weight_decay': the weight of (wd/2)‖θ‖²
     wd_lr: float = 1e-3  # 'weight_decay': Adam's step
     clf_lbfgs: int = 500  # 'weight_decay': L-BFGS iterations after Adam
+    clf_f64_lbfgs: int = 0  # 'weight_decay': then L-BFGS in float64 (training.finish_in_float64)
     lam_choice: str = "last_layer"  # Λ scaling the last layer only (Kunin et al.)
     kkt_pairs: bool = False  # one constraint per image (True: per wrong class, 9× the memory)
     kkt_chunk: int = 8  # constraint gradients per batched backward (memory ∝ chunk)
