@@ -297,7 +297,7 @@ def finish_in_float64(model: nn.Module, X: torch.Tensor, y: torch.Tensor, wd: fl
                       lbfgs_iters: int = 500, progress: bool = True) -> dict:
     """More L-BFGS on the weight-decay objective, in float64; the model goes back to its dtype.
 
-    float32 L-BFGS stalls once its steps are lost in rounding (residual ~10⁻²). Directions of a
+    float32 L-BFGS stalls once its steps are lost in rounding (residual 10⁻³–10⁻²). Directions of a
     layer whose singular values are ~10⁻⁵ of the largest are then still decaying, level with what
     is left of the initialization; in float64 they settle and stand apart from it. That floor lies
     far above float32's rounding, so the finished weights keep it in float32 too.
